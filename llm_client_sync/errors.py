@@ -1,0 +1,175 @@
+"""The exception tree: one root, ``LLMClientError``; HTTP failures are translated in transport.py."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+__all__ = [
+    "APIConnectionError",
+    "APIError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AuthenticationError",
+    "BadRequestError",
+    "CacheError",
+    "ConfigurationError",
+    "ConflictError",
+    "ContextWindowExceededError",
+    "InternalServerError",
+    "LLMClientError",
+    "MaxTurnsExceededError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "RateLimitTimeoutError",
+    "StreamError",
+    "ToolError",
+    "UnprocessableEntityError",
+    "status_error_class",
+]
+
+
+class LLMClientError(Exception):
+    """Root of every error this library raises."""
+
+
+class ConfigurationError(LLMClientError, ValueError):
+    """A setting or parameter is invalid; raised before any request is sent."""
+
+
+class APIError(LLMClientError):
+    """Something went wrong talking to the API."""
+
+    def __init__(self, message: str, *, request_id: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.request_id = request_id
+
+
+class APIConnectionError(APIError):
+    """The server could not be reached, or the connection broke."""
+
+
+class APITimeoutError(APIConnectionError):
+    """A connect or read timeout, or the total deadline, passed."""
+
+
+class APIStatusError(APIError):
+    """The server answered with a non-2xx status.
+
+    ``body`` is the parsed JSON (or text) of the response; ``code``, ``type`` and ``param`` come
+    from the ``{"error": {...}}`` envelope when there is one.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int,
+        body: Any = None,
+        headers: Mapping[str, str] | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        super().__init__(message, request_id=request_id)
+        self.status_code = status_code
+        self.body = body
+        self.headers = dict(headers or {})
+        err = body.get("error") if isinstance(body, dict) else None
+        err = err if isinstance(err, dict) else {}
+        self.code: str | None = err.get("code")
+        self.type: str | None = err.get("type")
+        self.param: str | None = err.get("param")
+
+
+class BadRequestError(APIStatusError):
+    """HTTP 400."""
+
+
+class AuthenticationError(APIStatusError):
+    """HTTP 401: the API key is missing, wrong or revoked."""
+
+
+class PermissionDeniedError(APIStatusError):
+    """HTTP 403."""
+
+
+class NotFoundError(APIStatusError):
+    """HTTP 404: unknown model or endpoint."""
+
+
+class ConflictError(APIStatusError):
+    """HTTP 409."""
+
+
+class UnprocessableEntityError(APIStatusError):
+    """HTTP 422."""
+
+
+class RateLimitError(APIStatusError):
+    """HTTP 429: too many requests, or ``insufficient_quota`` (never retried)."""
+
+
+class InternalServerError(APIStatusError):
+    """HTTP 5xx."""
+
+
+_STATUS_CLASSES: dict[int, type[APIStatusError]] = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    409: ConflictError,
+    422: UnprocessableEntityError,
+    429: RateLimitError,
+}
+
+
+def status_error_class(status_code: int) -> type[APIStatusError]:
+    """The APIStatusError subclass for an HTTP status code."""
+    if status_code >= 500:
+        return InternalServerError
+    return _STATUS_CLASSES.get(status_code, APIStatusError)
+
+
+class StreamError(APIError):
+    """A stream broke: connection lost, idle timeout, malformed SSE, or an in-band error event.
+
+    ``partial`` is the CompletionResult assembled before the failure (content, tool calls, usage
+    if any), so no text that already arrived is lost.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        partial: Any = None,
+        request_id: str | None = None,
+        body: Any = None,
+    ) -> None:
+        super().__init__(message, request_id=request_id)
+        self.partial = partial
+        self.body = body
+
+
+class ToolError(LLMClientError):
+    """A tool is defined wrongly (bad signature, duplicate name) or could not be run."""
+
+
+class MaxTurnsExceededError(LLMClientError):
+    """An agent reached ``max_turns`` and was asked to raise instead of returning."""
+
+
+class CacheError(LLMClientError):
+    """A cache backend is misconfigured or returned an entry that is not ours."""
+
+
+class RateLimitTimeoutError(LLMClientError):
+    """Waiting for rate-limit capacity took longer than the given timeout, or never can succeed."""
+
+
+class ContextWindowExceededError(LLMClientError, ValueError):
+    """Messages cannot fit in the model's context window (says by how many tokens)."""
+
+    def __init__(self, message: str, *, tokens_over: int | None = None) -> None:
+        super().__init__(message)
+        self.tokens_over = tokens_over

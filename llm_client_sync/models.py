@@ -1,0 +1,140 @@
+"""Model profiles: one data table of what each model accepts and costs, plus a registry.
+
+Unknown model names resolve to a generic profile (see ``DEFAULT_PROFILE``) so any
+OpenAI-compatible server works; ``register_profile`` adds or replaces one.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from dataclasses import dataclass, replace
+from typing import Iterable
+
+__all__ = [
+    "DEFAULT_PROFILE",
+    "GPT5",
+    "GPT51",
+    "GPT52",
+    "GPT5Mini",
+    "GPT5Nano",
+    "ModelProfile",
+    "TextEmbedding3Large",
+    "TextEmbedding3Small",
+    "get_profile",
+    "list_profiles",
+    "register_profile",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class ModelProfile:
+    """What the library knows about one model.
+
+    Prices are USD per 1M tokens (None: unknown, cost is then None). ``reasoning_efforts`` is
+    empty for models that take no ``reasoning_effort``. ``default_rpm``/``default_tpm`` are the
+    rate limits used when the user gives none (OpenAI's usage tier 1).
+    """
+
+    key: str
+    api_id: str
+    category: str  # "chat" | "embedding"
+    context_window: int
+    max_output_tokens: int
+    input_price: float | None
+    cached_input_price: float | None
+    output_price: float | None
+    encoding: str = "o200k_base"
+    reasoning: bool = False
+    reasoning_efforts: tuple[str, ...] = ()
+    default_rpm: int = 500
+    default_tpm: int = 200_000
+    embedding_dimensions: int | None = None
+
+    def cost(self, prompt_tokens: int, completion_tokens: int, cached_tokens: int = 0) -> float | None:
+        """USD cost of one call; the one place cost is computed."""
+        if self.input_price is None or self.output_price is None:
+            return None
+        cached = min(cached_tokens, prompt_tokens)
+        cached_price = self.cached_input_price if self.cached_input_price is not None else self.input_price
+        total = (prompt_tokens - cached) * self.input_price + cached * cached_price
+        total += completion_tokens * self.output_price
+        return round(total / 1_000_000, 10)
+
+
+_GPT5_EFFORTS = ("minimal", "low", "medium", "high")
+_TABLE: tuple[ModelProfile, ...] = (
+    # key, api id, category, context, max out, in, cached in, out, encoding, reasoning, efforts
+    ModelProfile("gpt-5", "gpt-5", "chat", 400_000, 128_000, 1.25, 0.125, 10.0,
+                 reasoning=True, reasoning_efforts=_GPT5_EFFORTS, default_tpm=500_000),
+    ModelProfile("gpt-5-mini", "gpt-5-mini", "chat", 400_000, 128_000, 0.25, 0.025, 2.0,
+                 reasoning=True, reasoning_efforts=_GPT5_EFFORTS),
+    ModelProfile("gpt-5-nano", "gpt-5-nano", "chat", 400_000, 128_000, 0.05, 0.005, 0.40,
+                 reasoning=True, reasoning_efforts=_GPT5_EFFORTS),
+    ModelProfile("gpt-5.1", "gpt-5.1", "chat", 400_000, 128_000, 1.25, 0.125, 10.0,
+                 reasoning=True, reasoning_efforts=("none", "low", "medium", "high"), default_tpm=500_000),
+    ModelProfile("gpt-5.2", "gpt-5.2", "chat", 400_000, 128_000, 1.75, 0.175, 14.0,
+                 reasoning=True, reasoning_efforts=("none", "low", "medium", "high", "xhigh"),
+                 default_tpm=500_000),
+    ModelProfile("text-embedding-3-large", "text-embedding-3-large", "embedding", 8_191, 0, 0.13, None, 0.0,
+                 encoding="cl100k_base", default_rpm=3_000, default_tpm=1_000_000, embedding_dimensions=3072),
+    ModelProfile("text-embedding-3-small", "text-embedding-3-small", "embedding", 8_191, 0, 0.02, None, 0.0,
+                 encoding="cl100k_base", default_rpm=3_000, default_tpm=1_000_000, embedding_dimensions=1536),
+)
+
+DEFAULT_PROFILE = ModelProfile(
+    key="default", api_id="default", category="chat", context_window=128_000, max_output_tokens=16_384,
+    input_price=None, cached_input_price=None, output_price=None, encoding="o200k_base",
+)
+"""Used for names not in the registry: 128k context, 16k output, o200k_base, no reasoning, no prices."""
+
+_lock = threading.Lock()
+_registry: dict[str, ModelProfile] = {p.key: p for p in _TABLE}
+_DATED = re.compile(r"^(?P<base>.+?)-\d{4}-\d{2}-\d{2}$")
+
+GPT5 = _registry["gpt-5"]
+GPT5Mini = _registry["gpt-5-mini"]
+GPT5Nano = _registry["gpt-5-nano"]
+GPT51 = _registry["gpt-5.1"]
+GPT52 = _registry["gpt-5.2"]
+TextEmbedding3Large = _registry["text-embedding-3-large"]
+TextEmbedding3Small = _registry["text-embedding-3-small"]
+
+
+def register_profile(profile: ModelProfile) -> ModelProfile:
+    """Add or replace a profile (thread-safe); returns it."""
+    if not isinstance(profile, ModelProfile):
+        raise TypeError("register_profile() takes a ModelProfile")
+    with _lock:
+        _registry[profile.key] = profile
+        if profile.api_id != profile.key:
+            _registry.setdefault(profile.api_id, profile)
+    return profile
+
+
+def get_profile(model: "str | ModelProfile") -> ModelProfile:
+    """Resolve a model name (key, API id, or dated snapshot like ``gpt-5-nano-2025-08-07``).
+
+    Unknown names get ``DEFAULT_PROFILE`` with their own name as key and API id.
+    """
+    if isinstance(model, ModelProfile):
+        return model
+    if not isinstance(model, str) or not model.strip():
+        from .errors import ConfigurationError
+
+        raise ConfigurationError(f"model must be a non-empty string or ModelProfile, got {model!r}")
+    found = _registry.get(model)
+    if found is None:
+        m = _DATED.match(model)
+        base = _registry.get(m.group("base")) if m else None
+        if base is not None:
+            return replace(base, api_id=model)
+        return replace(DEFAULT_PROFILE, key=model, api_id=model,
+                       category="embedding" if "embed" in model else "chat")
+    return found
+
+
+def list_profiles() -> Iterable[ModelProfile]:
+    """Registered profiles, sorted by key."""
+    with _lock:
+        return sorted(_registry.values(), key=lambda p: p.key)

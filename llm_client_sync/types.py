@@ -1,0 +1,325 @@
+"""Result values: frozen dataclasses for completions, tool calls, usage, stream events, embeddings.
+
+Every value round-trips through plain JSON (``to_dict`` / ``from_dict``) so caches and batch
+checkpoints store JSON, never pickle.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping
+
+__all__ = [
+    "Choice",
+    "CompletionResult",
+    "EmbeddingResult",
+    "FrozenDict",
+    "StreamEvent",
+    "StreamEventType",
+    "ToolCall",
+    "Usage",
+    "freeze",
+]
+
+
+class FrozenDict(dict):
+    """A dict that refuses mutation; JSON-serialisable and picklable like a plain dict."""
+
+    __slots__ = ()
+
+    def _readonly(self, *args: Any, **kwargs: Any) -> None:
+        raise TypeError("this mapping is part of a frozen result and cannot be changed")
+
+    __setitem__ = __delitem__ = clear = pop = popitem = setdefault = update = _readonly  # type: ignore[assignment]
+    __ior__ = _readonly  # type: ignore[assignment]
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (FrozenDict, (dict(self),))
+
+    def __hash__(self) -> int:  # type: ignore[override]
+        return hash(json.dumps(self, sort_keys=True, default=str))
+
+
+def freeze(value: Any) -> Any:
+    """Deep-convert dicts to FrozenDict and lists to tuples."""
+    if isinstance(value, dict):
+        return FrozenDict({k: freeze(v) for k, v in value.items()})
+    if isinstance(value, (list, tuple)):
+        return tuple(freeze(v) for v in value)
+    return value
+
+
+def _thaw(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _thaw(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_thaw(v) for v in value]
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """Token counts of one or more calls (``+`` adds them up)."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+    reasoning_tokens: int = 0
+    cached_tokens: int = 0
+
+    def __add__(self, other: "Usage") -> "Usage":
+        if not isinstance(other, Usage):
+            return NotImplemented
+        return Usage(
+            self.prompt_tokens + other.prompt_tokens,
+            self.completion_tokens + other.completion_tokens,
+            self.total_tokens + other.total_tokens,
+            self.reasoning_tokens + other.reasoning_tokens,
+            self.cached_tokens + other.cached_tokens,
+        )
+
+    @classmethod
+    def from_api(cls, data: Mapping[str, Any] | None) -> "Usage":
+        """Parse a chat (prompt/completion) or Responses (input/output) usage object."""
+        if not data:
+            return cls()
+        prompt = data.get("prompt_tokens", data.get("input_tokens")) or 0
+        completion = data.get("completion_tokens", data.get("output_tokens")) or 0
+        pdet = data.get("prompt_tokens_details") or data.get("input_tokens_details") or {}
+        cdet = data.get("completion_tokens_details") or data.get("output_tokens_details") or {}
+        return cls(
+            prompt_tokens=int(prompt),
+            completion_tokens=int(completion),
+            total_tokens=int(data.get("total_tokens") or prompt + completion),
+            reasoning_tokens=int(cdet.get("reasoning_tokens") or 0),
+            cached_tokens=int(pdet.get("cached_tokens") or 0),
+        )
+
+    def to_dict(self) -> dict[str, int]:
+        return {
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "total_tokens": self.total_tokens,
+            "reasoning_tokens": self.reasoning_tokens,
+            "cached_tokens": self.cached_tokens,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCall:
+    """One function call the model asked for.
+
+    ``arguments`` is the decoded JSON object (empty when ``raw_arguments`` is not valid JSON:
+    ``arguments_error`` then says why, and the tool registry reports it back to the model).
+    """
+
+    id: str
+    name: str
+    arguments: Mapping[str, Any] = field(default_factory=FrozenDict)
+    raw_arguments: str = ""
+    arguments_error: str | None = None
+    type: str = "function"
+
+    @classmethod
+    def from_raw(cls, id: str, name: str, raw_arguments: str) -> "ToolCall":
+        """Build a ToolCall, decoding ``raw_arguments`` leniently."""
+        error = None
+        args: Any = {}
+        text = raw_arguments or ""
+        if text.strip():
+            try:
+                args = json.loads(text)
+            except ValueError as exc:
+                error = f"arguments are not valid JSON: {exc}"
+                args = {}
+        if not isinstance(args, dict):
+            error = error or f"arguments must be a JSON object, got {type(args).__name__}"
+            args = {}
+        return cls(id=id, name=name, arguments=freeze(args), raw_arguments=text, arguments_error=error)
+
+    def to_openai(self) -> dict[str, Any]:
+        """The ``tool_calls[]`` entry of an assistant message."""
+        return {
+            "id": self.id,
+            "type": "function",
+            "function": {"name": self.name, "arguments": self.raw_arguments or "{}"},
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "name": self.name, "raw_arguments": self.raw_arguments}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "ToolCall":
+        return cls.from_raw(data["id"], data["name"], data.get("raw_arguments", ""))
+
+
+@dataclass(frozen=True, slots=True)
+class Choice:
+    """One of ``n`` alternatives in a chat completion."""
+
+    index: int
+    content: str | None
+    tool_calls: tuple[ToolCall, ...] = ()
+    finish_reason: str | None = None
+    refusal: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CompletionResult:
+    """The assembled answer of one model call (streamed or not).
+
+    The top-level fields describe the first choice; ``choices`` holds all of them when ``n > 1``.
+    ``cost`` is in USD from the model profile's prices (None for models with unknown prices).
+    ``output_items`` keeps Responses-API output items (reasoning, function calls) that must be
+    sent back on the next turn.
+    """
+
+    content: str | None
+    tool_calls: tuple[ToolCall, ...] = ()
+    usage: Usage = field(default_factory=Usage)
+    cost: float | None = None
+    model: str | None = None
+    finish_reason: str | None = None
+    refusal: str | None = None
+    request_id: str | None = None
+    raw: Mapping[str, Any] | None = None
+    parsed: Any = None
+    reasoning: str | None = None
+    choices: tuple[Choice, ...] = ()
+    response_id: str | None = None
+    output_items: tuple[Mapping[str, Any], ...] = ()
+    cached: bool = False
+
+    @property
+    def text(self) -> str:
+        """``content`` or the empty string."""
+        return self.content or ""
+
+    def to_message(self) -> dict[str, Any]:
+        """The assistant message to append to a conversation."""
+        msg: dict[str, Any] = {"role": "assistant", "content": self.content}
+        if self.tool_calls:
+            msg["tool_calls"] = [tc.to_openai() for tc in self.tool_calls]
+        if self.refusal:
+            msg["refusal"] = self.refusal
+        return msg
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able dict (for caches and checkpoints); ``parsed`` is re-derived on load."""
+        return {
+            "content": self.content,
+            "tool_calls": [tc.to_dict() for tc in self.tool_calls],
+            "usage": self.usage.to_dict(),
+            "cost": self.cost,
+            "model": self.model,
+            "finish_reason": self.finish_reason,
+            "refusal": self.refusal,
+            "request_id": self.request_id,
+            "raw": _thaw(self.raw) if self.raw is not None else None,
+            "reasoning": self.reasoning,
+            "choices": [
+                {
+                    "index": c.index,
+                    "content": c.content,
+                    "tool_calls": [tc.to_dict() for tc in c.tool_calls],
+                    "finish_reason": c.finish_reason,
+                    "refusal": c.refusal,
+                }
+                for c in self.choices
+            ],
+            "response_id": self.response_id,
+            "output_items": _thaw(list(self.output_items)),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], *, parsed: Any = None, cached: bool = False) -> "CompletionResult":
+        """Inverse of ``to_dict``; raises KeyError/TypeError/ValueError on a foreign shape."""
+        if not isinstance(data, Mapping) or "content" not in data:
+            raise ValueError("not a serialised CompletionResult")
+        choices = tuple(
+            Choice(
+                index=int(c["index"]),
+                content=c.get("content"),
+                tool_calls=tuple(ToolCall.from_dict(t) for t in c.get("tool_calls") or ()),
+                finish_reason=c.get("finish_reason"),
+                refusal=c.get("refusal"),
+            )
+            for c in data.get("choices") or ()
+        )
+        return cls(
+            content=data["content"],
+            tool_calls=tuple(ToolCall.from_dict(t) for t in data.get("tool_calls") or ()),
+            usage=Usage(**(data.get("usage") or {})),
+            cost=data.get("cost"),
+            model=data.get("model"),
+            finish_reason=data.get("finish_reason"),
+            refusal=data.get("refusal"),
+            request_id=data.get("request_id"),
+            raw=freeze(data.get("raw")),
+            parsed=parsed,
+            reasoning=data.get("reasoning"),
+            choices=choices,
+            response_id=data.get("response_id"),
+            output_items=freeze(list(data.get("output_items") or ())),
+            cached=cached,
+        )
+
+
+class StreamEventType(str, enum.Enum):
+    """Kinds of events a stream yields.
+
+    Data by type: META dict (model, request_id, ... or agent events ``{"event": ...}``); TOKEN
+    str; REASONING str; TOOL_CALL_START dict(index, id, name); TOOL_CALL_DELTA dict(index,
+    arguments fragment); TOOL_CALL_END ToolCall; USAGE Usage; DONE the CompletionResult (or an
+    AgentResult from an agent); ERROR the exception.
+    """
+
+    META = "meta"
+    TOKEN = "token"
+    REASONING = "reasoning"
+    TOOL_CALL_START = "tool_call_start"
+    TOOL_CALL_DELTA = "tool_call_delta"
+    TOOL_CALL_END = "tool_call_end"
+    USAGE = "usage"
+    DONE = "done"
+    ERROR = "error"
+
+
+@dataclass(frozen=True, slots=True)
+class StreamEvent:
+    """One event of a stream; ``choice`` is the choice index (0 unless ``n > 1``)."""
+
+    type: StreamEventType
+    data: Any = None
+    choice: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class EmbeddingResult:
+    """Embedding vectors in input order (each a list of floats)."""
+
+    vectors: tuple[list[float], ...]
+    usage: Usage = field(default_factory=Usage)
+    model: str | None = None
+    cost: float | None = None
+    cached: bool = False
+
+    def __len__(self) -> int:
+        return len(self.vectors)
+
+    def __iter__(self) -> Iterable[list[float]]:  # type: ignore[override]
+        return iter(self.vectors)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"vectors": [list(v) for v in self.vectors], "usage": self.usage.to_dict(),
+                "model": self.model, "cost": self.cost}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], *, cached: bool = False) -> "EmbeddingResult":
+        if not isinstance(data, Mapping) or "vectors" not in data:
+            raise ValueError("not a serialised EmbeddingResult")
+        return cls(vectors=tuple([float(x) for x in v] for v in data["vectors"]),
+                   usage=Usage(**(data.get("usage") or {})), model=data.get("model"),
+                   cost=data.get("cost"), cached=cached)
