@@ -1,0 +1,126 @@
+"""An incremental Server-Sent Events decoder: bytes in, events out (WHATWG event-stream rules).
+
+Pure and push-based, so it can be fed a socket's reads or fixture bytes split at any point.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["SSEDecoder", "ServerSentEvent"]
+
+
+@dataclass(frozen=True, slots=True)
+class ServerSentEvent:
+    """One dispatched event: ``event`` defaults to "message"; ``data`` lines are joined by LF."""
+
+    data: str
+    event: str = "message"
+    id: str | None = None
+    retry: int | None = None
+
+
+class SSEDecoder:
+    """Feed bytes with ``feed``; it returns the events completed by them.
+
+    Lines end in LF, CR or CRLF, also when the CR and LF arrive in different reads. Lines are
+    split on bytes before decoding, so a UTF-8 character split across reads is reassembled (no
+    multi-byte UTF-8 sequence contains a CR or LF byte). Comment lines (``:``) are counted in
+    ``comments`` (keep-alives), not dispatched.
+    """
+
+    __slots__ = ("_buf", "_data", "_event", "_id", "_retry", "_skip_lf", "_first", "comments")
+
+    def __init__(self) -> None:
+        self._buf = b""
+        self._data: list[str] = []
+        self._event = ""
+        self._id: str | None = None
+        self._retry: int | None = None
+        self._skip_lf = False
+        self._first = True
+        self.comments = 0
+
+    def feed(self, chunk: bytes) -> list[ServerSentEvent]:
+        if not chunk:
+            return []
+        if self._skip_lf:
+            self._skip_lf = False
+            if chunk[:1] == b"\n":
+                chunk = chunk[1:]
+        buf = self._buf + chunk if self._buf else chunk
+        events: list[ServerSentEvent] = []
+        if b"\r" not in buf:
+            # fast path: the usual LF-only stream
+            *lines, self._buf = buf.split(b"\n")
+            for line in lines:
+                ev = self._line(line)
+                if ev is not None:
+                    events.append(ev)
+            return events
+        start = 0
+        n = len(buf)
+        while True:
+            lf = buf.find(b"\n", start)
+            cr = buf.find(b"\r", start)
+            if lf < 0 and cr < 0:
+                break
+            if cr < 0 or (0 <= lf < cr):
+                end, nxt = lf, lf + 1
+            else:
+                end, nxt = cr, cr + 1
+                if nxt < n:
+                    if buf[nxt:nxt + 1] == b"\n":
+                        nxt += 1
+                else:
+                    self._skip_lf = True  # the LF of a CRLF may come in the next read
+            ev = self._line(buf[start:end])
+            if ev is not None:
+                events.append(ev)
+            start = nxt
+        self._buf = buf[start:]
+        return events
+
+    def flush(self) -> list[ServerSentEvent]:
+        """End of stream: the spec discards an event that was not terminated by a blank line."""
+        self._buf = b""
+        self._data = []
+        self._event = ""
+        return []
+
+    @property
+    def pending(self) -> bool:
+        """True when bytes of an unterminated event are buffered (a truncated stream)."""
+        return bool(self._buf) or bool(self._data)
+
+    def _line(self, raw: bytes) -> ServerSentEvent | None:
+        if self._first:
+            self._first = False
+            if raw.startswith(b"\xef\xbb\xbf"):
+                raw = raw[3:]
+        if not raw:
+            if not self._data:
+                self._event = ""
+                return None
+            ev = ServerSentEvent("\n".join(self._data), self._event or "message", self._id, self._retry)
+            self._data = []
+            self._event = ""
+            return ev
+        line = raw.decode("utf-8", errors="replace")
+        if line[0] == ":":
+            self.comments += 1
+            return None
+        name, sep, value = line.partition(":")
+        if sep and value[:1] == " ":
+            value = value[1:]
+        if name == "data":
+            self._data.append(value)
+        elif name == "event":
+            self._event = value
+        elif name == "id":
+            if "\0" not in value:
+                self._id = value
+        elif name == "retry":
+            if value.isdigit():
+                self._retry = int(value)
+        return None

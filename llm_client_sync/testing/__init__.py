@@ -1,0 +1,43 @@
+"""A local OpenAI-compatible HTTP server for tests, demos and benchmarks (real sockets, loopback).
+
+Nothing in the library imports this package. Extensions add endpoints with
+``register_default_route`` (every new server) or ``server.route`` (one server).
+"""
+
+from ._openai import MockOpenAIServer, default_reply, fake_embedding, fill_schema, pick_tool_calls, special_reply
+from ._replies import ErrorReply, RawReply, Reply, StreamShape, TextReply, ToolCallReply
+from ._server import (
+    BytesResponse,
+    JSONResponse,
+    RecordedRequest,
+    Request,
+    SSEResponse,
+    ServerCore,
+    StreamRecord,
+    error_response,
+    register_default_route,
+)
+
+__all__ = [
+    "BytesResponse",
+    "ErrorReply",
+    "JSONResponse",
+    "MockOpenAIServer",
+    "RawReply",
+    "RecordedRequest",
+    "Reply",
+    "Request",
+    "SSEResponse",
+    "ServerCore",
+    "StreamRecord",
+    "StreamShape",
+    "TextReply",
+    "ToolCallReply",
+    "default_reply",
+    "error_response",
+    "fake_embedding",
+    "fill_schema",
+    "pick_tool_calls",
+    "register_default_route",
+    "special_reply",
+]
