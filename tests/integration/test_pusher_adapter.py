@@ -19,6 +19,8 @@ from llm_client_sync.types import CompletionResult, StreamEvent, StreamEventType
 pusher = pytest.importorskip("pusher")
 websocket = pytest.importorskip("websocket")
 
+pytestmark = pytest.mark.services
+
 HOST, PORT, APP_ID, KEY, SECRET = "127.0.0.1", 6001, "12345", "app-key", "app-secret"
 
 
