@@ -13,7 +13,7 @@ import warnings
 from collections import OrderedDict
 from typing import Any, Callable, Mapping, Sequence
 
-from ..errors import CacheError
+from ..errors import CacheError, ConfigurationError
 from ._base import CacheWarning, redact
 from ._envelope import EntryExpired, EntryRejected, seal, unseal
 from ._key import cache_key, prompt_text, semantic_scope
@@ -21,6 +21,13 @@ from ._key import cache_key, prompt_text, semantic_scope
 __all__ = ["ResponseCache"]
 
 _MAX_REMEMBERED_VECTORS = 256
+_FAILED = object()
+
+
+class _DeadlineExceeded(Exception):
+    """Internal: the backend did not answer within ``cache_timeout``."""
+
+
 _MAX_COLLECTION_LEN = 200
 
 
@@ -53,7 +60,7 @@ class ResponseCache:
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
         if semantic and (embed_fn is None or not callable(getattr(backend, "nearest", None))):
-            raise CacheError("semantic caching needs a backend with vector search (qdrant) and an embed_fn")
+            raise ConfigurationError("semantic caching needs a backend with vector search (qdrant) and an embed_fn")
         self.backend = backend
         self.namespace = namespace
         self.ttl = ttl
@@ -91,13 +98,10 @@ class ResponseCache:
         if self._closed or not self._valid_collection(collection) or not self._available():
             self._count("misses")
             return None
-        try:
-            entry = self._call(self.backend.get, key, collection)
-        except Exception as exc:  # any backend failure is a miss, never the caller's problem
-            self._failed("get", exc)
+        entry = self._guard("get", self.backend.get, key, collection)
+        if entry is _FAILED:
             self._count("misses")
             return None
-        self._recovered()
         value = self._open(entry, key, collection) if entry is not None else None
         if value is not None:
             self._count("hits")
@@ -124,22 +128,15 @@ class ResponseCache:
             self._count("errors")
             warnings.warn(f"not cached: {exc}", CacheWarning, stacklevel=2)
             return
-        try:
-            self._call(self.backend.set, key, entry, collection, self.ttl)
-        except Exception as exc:
-            self._failed("put", exc)
+        if self._guard("put", self.backend.set, key, entry, collection, self.ttl) is _FAILED:
             return
-        self._recovered()
         self._count("writes")
         if scope is not None:
             self._semantic_put(key, collection, body, scope)
 
     def delete(self, key: str, collection: str) -> None:
         """Remove one entry (never raises)."""
-        try:
-            self._call(self.backend.delete, key, collection)
-        except Exception as exc:
-            self._failed("delete", exc)
+        self._guard("delete", self.backend.delete, key, collection)
 
     @property
     def stats(self) -> dict[str, int]:
@@ -179,16 +176,14 @@ class ResponseCache:
             while len(self._vectors) > _MAX_REMEMBERED_VECTORS:
                 self._vectors.popitem(last=False)
         scope = semantic_scope(body, self.namespace)
-        try:
-            match = self._call(self.backend.nearest, vector, collection, scope, self.similarity_threshold)
-            entry = self._call(self.backend.get, match, collection) if match and match != key else None
-        except Exception as exc:
-            self._failed("semantic get", exc)
+        match = self._guard("semantic get", self.backend.nearest, vector, collection, scope,
+                            self.similarity_threshold)
+        if match is _FAILED or not isinstance(match, str) or match == key:
             return None
-        if entry is None:
+        entry = self._guard("semantic get", self.backend.get, match, collection)
+        if entry is _FAILED or entry is None:
             return None
-        value = self._open(entry, match, collection, want_scope=scope)
-        return value
+        return self._open(entry, match, collection, want_scope=scope)
 
     def _semantic_put(self, key: str, collection: str, body: Mapping[str, Any], scope: str) -> None:
         with self._lock:
@@ -197,10 +192,7 @@ class ResponseCache:
             vector = self._embed(body)
         if vector is None:
             return
-        try:
-            self._call(self.backend.set_vector, key, collection, vector, scope, self.ttl)
-        except Exception as exc:
-            self._failed("semantic put", exc)
+        self._guard("semantic put", self.backend.set_vector, key, collection, vector, scope, self.ttl)
 
     def _embed(self, body: Mapping[str, Any]) -> list[float] | None:
         text = prompt_text(body)
@@ -244,6 +236,24 @@ class ResponseCache:
                           f"characters, got {collection!r:.60}; not cached", CacheWarning, stacklevel=3)
         return ok
 
+    def _guard(self, op: str, fn: Callable[..., Any], *args: Any) -> Any:
+        """``fn(*args)`` under the deadline; _FAILED after a failure (never raises).
+
+        A CacheError from a backend is about one entry (it cannot store this value): counted and
+        warned about. Anything else means the service is down or slow: the circuit opens.
+        """
+        try:
+            result = self._call(fn, *args)
+        except CacheError as exc:
+            self._count("errors")
+            warnings.warn(f"cache {op} failed: {redact(str(exc))}", CacheWarning, stacklevel=3)
+            return _FAILED
+        except Exception as exc:  # any backend failure is a miss, never the caller's problem
+            self._failed(op, exc)
+            return _FAILED
+        self._recovered()
+        return result
+
     def _call(self, fn: Callable[..., Any], *args: Any) -> Any:
         if not getattr(self.backend, "needs_deadline", True):
             return fn(*args)
@@ -252,12 +262,12 @@ class ResponseCache:
             return future.result(timeout=self.timeout)
         except concurrent.futures.TimeoutError as exc:
             future.cancel()
-            raise CacheError(f"no answer within cache_timeout={self.timeout} s") from exc
+            raise _DeadlineExceeded(f"no answer within cache_timeout={self.timeout:g} s") from exc
 
     def _pool(self) -> concurrent.futures.ThreadPoolExecutor:
         with self._lock:
             if self._closed:
-                raise CacheError("cache is closed")
+                raise _DeadlineExceeded("cache is closed")
             if self._executor is None:
                 # enough workers that 16+ caller threads do not queue behind each other
                 self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=32, thread_name_prefix="llm-cache")
