@@ -24,8 +24,26 @@ class EntryExpired(EntryRejected):
     """Internal: a stored entry is intact but past its TTL (a plain miss, no warning)."""
 
 
+def _numbers_as_floats(value: Any) -> Any:
+    """Numbers as floats, -0.0 as 0.0, for the digest only.
+
+    PostgreSQL JSONB keeps numbers as decimals and prints 1e20 as an integer and -0.0 as 0, so a
+    digest over the exact JSON text would reject honest entries that went through JSONB.
+    """
+    if isinstance(value, dict):
+        return {k: _numbers_as_floats(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_numbers_as_floats(v) for v in value]
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        try:
+            return float(value) + 0.0
+        except OverflowError:
+            return value
+    return value
+
+
 def _digest(doc: Mapping[str, Any], signing_key: bytes | None) -> str:
-    payload = canonical_json(doc).encode("utf-8")
+    payload = canonical_json(_numbers_as_floats(doc)).encode("utf-8")
     if signing_key:
         return "hmac-sha256:" + hmac.new(signing_key, payload, hashlib.sha256).hexdigest()
     return "sha256:" + hashlib.sha256(payload).hexdigest()

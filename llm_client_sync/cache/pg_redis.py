@@ -34,10 +34,12 @@ class _PgPool:
     def acquire(self, timeout: float) -> Any:
         deadline = time.monotonic() + timeout
         with self._cond:
-            while not self._idle and self._open >= self._size:
+            while self._closed or (not self._idle and self._open >= self._size):
                 remaining = deadline - time.monotonic()
-                if remaining <= 0 or self._closed:
-                    raise CacheError("no PostgreSQL connection free within cache_timeout")
+                if self._closed:
+                    raise ConnectionError("the PostgreSQL cache connection pool is closed")
+                if remaining <= 0:
+                    raise TimeoutError("no PostgreSQL connection free within cache_timeout")
                 self._cond.wait(remaining)
             if self._idle:
                 return self._idle.pop()
