@@ -1,0 +1,476 @@
+"""BatchRunner: many ``provider.complete`` calls over an Executor, resumable from a JSONL checkpoint.
+
+Items go to worker threads (or any ``concurrent.futures.Executor``: processes, a Dask cluster);
+the driver thread alone writes the checkpoint, so a killed run resumes where it stopped and
+every item appears exactly once.
+"""
+
+from __future__ import annotations
+
+import importlib
+import itertools
+import json
+import logging
+import queue
+import threading
+import time
+from collections.abc import Sized
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from typing import Any, Callable, Iterable, Iterator, Mapping
+
+from .batch_checkpoint import FAILED, NONE, OK, Checkpoint, fingerprint
+from .errors import (
+    APIConnectionError,
+    APIError,
+    APIStatusError,
+    ConfigurationError,
+    InternalServerError,
+    LLMClientError,
+    RateLimitError,
+    StreamError,
+)
+from . import errors as _errors
+from .types import CompletionResult, Usage
+
+__all__ = ["BatchResult", "BatchRunner", "BatchStats", "read_results", "run_batch_cli", "write_results"]
+
+log = logging.getLogger("llm_client_sync.batch")
+
+
+@dataclass(frozen=True, slots=True)
+class BatchResult:
+    """The outcome of one item: ``result`` (a CompletionResult) or ``error`` (the exception).
+
+    ``attempts`` counts tries across resumed runs; ``resumed`` is True when the result was read
+    back from the checkpoint instead of computed in this run.
+    """
+
+    id: str
+    index: int
+    result: CompletionResult | None = None
+    error: BaseException | None = None
+    attempts: int = 1
+    resumed: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON line written to checkpoints and output files."""
+        return {"index": self.index, "id": self.id, "ok": self.ok, "attempts": self.attempts,
+                "result": self.result.to_dict() if self.result is not None else None,
+                "error": error_to_dict(self.error) if self.error is not None else None}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], *, resumed: bool = True) -> "BatchResult":
+        result = CompletionResult.from_dict(data["result"]) if data.get("result") else None
+        error = error_from_dict(data["error"]) if data.get("error") else None
+        return cls(id=str(data["id"]), index=int(data["index"]), result=result, error=error,
+                   attempts=int(data.get("attempts") or 1), resumed=resumed)
+
+
+@dataclass(frozen=True, slots=True)
+class BatchStats:
+    """Progress and totals: items finished in this run (``succeeded``/``failed``), read back from
+    the checkpoint (``skipped``), usage and cost over all of them (cost None when unknown)."""
+
+    succeeded: int = 0
+    failed: int = 0
+    skipped: int = 0
+    total: int | None = None
+    usage: Usage = field(default_factory=Usage)
+    cost: float | None = None
+    elapsed: float = 0.0
+
+    @property
+    def done(self) -> int:
+        return self.succeeded + self.failed + self.skipped
+
+
+# -- errors crossing process boundaries and files --------------------------------------------------
+def error_to_dict(exc: BaseException) -> dict[str, Any]:
+    out: dict[str, Any] = {"type": type(exc).__name__, "message": str(exc)}
+    for name in ("status_code", "request_id", "code"):
+        value = getattr(exc, name, None)
+        if value is not None:
+            out[name] = value
+    return out
+
+
+def error_from_dict(data: Mapping[str, Any]) -> LLMClientError:
+    """Rebuild a library error by class name; anything else becomes an LLMClientError."""
+    cls = getattr(_errors, str(data.get("type")), None)
+    message = str(data.get("message", ""))
+    if isinstance(cls, type) and issubclass(cls, APIStatusError):
+        body = {"error": {"message": message, "code": data.get("code")}} if data.get("code") else None
+        return cls(message, status_code=int(data.get("status_code") or 0), body=body,
+                   request_id=data.get("request_id"))
+    if isinstance(cls, type) and issubclass(cls, APIError):
+        return cls(message, request_id=data.get("request_id"))
+    if isinstance(cls, type) and issubclass(cls, LLMClientError):
+        try:
+            return cls(message)
+        except TypeError:
+            pass
+    return LLMClientError(f"{data.get('type')}: {message}")
+
+
+_RETRYABLE = (APIConnectionError, RateLimitError, InternalServerError, StreamError)
+
+
+def _retryable(exc: BaseException) -> bool:
+    if isinstance(exc, RateLimitError) and getattr(exc, "code", None) == "insufficient_quota":
+        return False
+    return isinstance(exc, _RETRYABLE)
+
+
+# -- what runs on a worker -------------------------------------------------------------------------
+def _split_item(item: Any, index: int) -> tuple[str, Any, dict[str, Any]]:
+    """(id, prompt or messages, params) of one input item."""
+    if isinstance(item, str):
+        return str(index), item, {}
+    if isinstance(item, (list, tuple)):
+        return str(index), list(item), {}
+    if isinstance(item, Mapping):
+        params = dict(item)
+        item_id = params.pop("id", None)
+        if item_id is None:
+            item_id = params.pop("custom_id", None)
+        prompt = None
+        for key in ("messages", "prompt", "input"):
+            if key in params:
+                prompt = params.pop(key)
+                break
+        if prompt is None:
+            raise ConfigurationError("a batch item dict needs 'messages' (or 'prompt')")
+        return str(index if item_id is None else item_id), prompt, params
+    raise ConfigurationError(f"a batch item is a prompt, a message list or a dict, got {type(item).__name__}")
+
+
+_providers: dict[str, Any] = {}
+_providers_lock = threading.Lock()
+
+
+def _provider_for(spec: Any) -> Any:
+    """The provider itself (threads), or one rebuilt once per process from a picklable spec."""
+    if not isinstance(spec, tuple):
+        return spec
+    _, class_path, config_json = spec
+    with _providers_lock:
+        provider = _providers.get(class_path + config_json)
+        if provider is None:
+            module, _, qualname = class_path.partition(":")
+            cls = importlib.import_module(module)
+            for part in qualname.split("."):
+                cls = getattr(cls, part)
+            provider = cls.from_config(json.loads(config_json))  # the API key comes from the worker's env
+            _providers[class_path + config_json] = provider
+        return provider
+
+
+def _call(spec: Any, prompt: Any, params: dict[str, Any]) -> tuple[bool, Any]:
+    """Run one item; never raises (the error lands on the item). Remote calls return dicts."""
+    remote = isinstance(spec, tuple)
+    try:
+        result = _provider_for(spec).complete(prompt, **params)
+        return True, (result.to_dict() if remote else result)
+    except Exception as exc:
+        return False, (error_to_dict(exc) if remote else exc)
+
+
+class _Pending:
+    __slots__ = ("index", "id", "fp", "prompt", "params", "attempts", "tries")
+
+    def __init__(self, index: int, id: str, fp: str, prompt: Any, params: dict[str, Any], attempts: int) -> None:
+        self.index, self.id, self.fp, self.prompt, self.params = index, id, fp, prompt, params
+        self.attempts = attempts  # across runs, including this try
+        self.tries = 1  # in this run
+
+
+class BatchRunner:
+    """Runs ``provider.complete`` over many items with a worker pool and a resumable checkpoint.
+
+    Args:
+        provider: an OpenAIProvider (or anything with ``complete``).
+        max_workers: threads (when no executor is given); also the connection-pool size.
+        checkpoint: path of the JSONL checkpoint (None: no checkpoint, nothing resumable).
+        executor: any ``concurrent.futures.Executor``; a non-thread one (processes, Dask's
+            ``client.get_executor()``) gets ``provider.to_config()`` and rebuilds the provider
+            with ``from_config`` in each worker process (API key from the worker's environment).
+        params: complete() parameters applied to every item (an item's own win).
+        retries: extra tries in this run for an item whose error is transient (429, 5xx,
+            connection), on top of the transport's own retries. Failed items are retried on resume.
+        fsync: checkpoint policy, "always", "interval" (default) or "never".
+        progress: True shows a tqdm bar (the ``progress`` extra); ``on_progress(BatchStats)`` is
+            called after every finished item either way.
+        max_in_flight: items submitted but not finished (default ``2 * max_workers``); bounds memory.
+        interrupt_grace: seconds in-flight items may finish after Ctrl-C before being abandoned.
+
+    The runner is not itself thread-safe: one ``run``/``iter`` at a time.
+
+        >>> runner = BatchRunner(provider, max_workers=16, checkpoint="run.jsonl")  # doctest: +SKIP
+        >>> results = runner.run(["Hi", "Hello"])                                    # doctest: +SKIP
+        >>> runner.stats.usage.total_tokens, runner.stats.cost                       # doctest: +SKIP
+    """
+
+    def __init__(self, provider: Any, max_workers: int = 16, checkpoint: str | None = None, *,
+                 executor: Executor | None = None, params: Mapping[str, Any] | None = None, retries: int = 0,
+                 fsync: str = "interval", progress: bool = False,
+                 on_progress: Callable[[BatchStats], None] | None = None, max_in_flight: int | None = None,
+                 interrupt_grace: float = 5.0, clock: Callable[[], float] = time.monotonic) -> None:
+        if max_workers < 1:
+            raise ConfigurationError("max_workers must be at least 1")
+        if retries < 0:
+            raise ConfigurationError("retries must be >= 0")
+        self.provider = provider
+        self.max_workers = max_workers
+        self.checkpoint = checkpoint
+        self.executor = executor
+        self.params = dict(params or {})
+        self.retries = retries
+        self.fsync = fsync
+        self.progress = progress
+        self.on_progress = on_progress
+        self.max_in_flight = max_in_flight or 2 * max_workers
+        self.interrupt_grace = interrupt_grace
+        self._clock = clock
+        self.stats = BatchStats()
+        self.stopped = False
+        _size_pool(provider, max_workers)
+
+    # -- public ------------------------------------------------------------------------------
+    def run(self, items: Iterable[Any]) -> list[BatchResult]:
+        """All results in input order (including ones finished by an earlier, resumed run)."""
+        slots: list[BatchResult | None] = [None] * len(items) if isinstance(items, Sized) else []
+        for res in self.iter(items):
+            if res.index >= len(slots):
+                slots.extend([None] * (res.index + 1 - len(slots)))
+            slots[res.index] = res
+        missing = [i for i, r in enumerate(slots) if r is None]
+        if missing:  # pragma: no cover - would be a runner bug
+            raise RuntimeError(f"batch results missing for indexes {missing[:10]}")
+        return slots  # type: ignore[return-value]
+
+    def iter(self, items: Iterable[Any]) -> Iterator[BatchResult]:
+        """Results as they finish (checkpointed ones first as the input reaches them)."""
+        return self._drive(items)
+
+    __call__ = run
+
+    # -- the driver ----------------------------------------------------------------------------
+    def _spec(self, executor: Executor) -> Any:
+        if isinstance(executor, ThreadPoolExecutor):
+            return self.provider
+        to_config = getattr(self.provider, "to_config", None)
+        if to_config is None:
+            raise ConfigurationError("a process/cluster executor needs provider.to_config() and from_config()")
+        cls = type(self.provider)
+        return ("provider", f"{cls.__module__}:{cls.__qualname__}", json.dumps(to_config(), sort_keys=True))
+
+    def _header(self) -> dict[str, Any]:
+        profile = getattr(self.provider, "profile", None)
+        model = getattr(profile, "api_id", None) or getattr(self.provider, "model", None)
+        return {"model": model} if model else {}
+
+    def _drive(self, items: Iterable[Any]) -> Iterator[BatchResult]:
+        start = self._clock()
+        total = len(items) if isinstance(items, Sized) else None
+        self.stats = BatchStats(total=total)
+        self.stopped = False
+        ckpt = Checkpoint(self.checkpoint, fsync=self.fsync, clock=self._clock).open(self._header()) \
+            if self.checkpoint else None
+        own = self.executor is None
+        executor = self.executor or ThreadPoolExecutor(self.max_workers, thread_name_prefix="llm-batch")
+        spec = self._spec(executor)
+        remote = isinstance(spec, tuple)
+        done_q: "queue.SimpleQueue[Future]" = queue.SimpleQueue()
+        running: dict[Future, _Pending] = {}
+        bar = _bar(total) if self.progress else None
+        source = enumerate(items)
+        exhausted = False
+        interrupted = False
+
+        def submit(p: _Pending) -> None:
+            fut = executor.submit(_call, spec, p.prompt, p.params)
+            running[fut] = p
+            fut.add_done_callback(done_q.put)
+
+        try:
+            while True:
+                while not exhausted and len(running) < self.max_in_flight:
+                    nxt = next(source, None)
+                    if nxt is None:
+                        exhausted = True
+                        break
+                    index, item = nxt
+                    fp = fingerprint(item)
+                    prior = ckpt.state(index) if ckpt is not None else NONE
+                    if prior != NONE and not ckpt.matches(index, fp):
+                        raise ConfigurationError(
+                            f"checkpoint {self.checkpoint} was made for different input: item {index} differs; "
+                            "use another checkpoint file (or delete this one) to start over")
+                    if prior == OK:
+                        res = BatchResult.from_dict(ckpt.read(index))
+                        self._count(res, skipped=True, bar=bar, start=start)
+                        yield res
+                        continue
+                    try:
+                        item_id, prompt, params = _split_item(item, index)
+                    except ConfigurationError as exc:
+                        res = BatchResult(str(index), index, error=exc, attempts=ckpt.attempts(index) + 1 if ckpt else 1)
+                        self._finish(ckpt, res, fp, bar, start)
+                        yield res
+                        continue
+                    attempts = (ckpt.attempts(index) if ckpt is not None else 0) + 1
+                    submit(_Pending(index, item_id, fp, prompt, {**self.params, **params}, attempts))
+                if not running:
+                    break
+                fut = _next_done(done_q)
+                p = running.pop(fut)
+                res = self._outcome(fut, p, remote)
+                if res.error is not None and p.tries <= self.retries and _retryable(res.error):
+                    p.tries += 1
+                    p.attempts += 1
+                    submit(p)
+                    continue
+                self._finish(ckpt, res, p.fp, bar, start)
+                yield res
+            if ckpt is not None and total is not None and ckpt.max_index >= total:
+                raise ConfigurationError(f"checkpoint {self.checkpoint} has items beyond the {total} input items: "
+                                         "it was made for different input")
+        except KeyboardInterrupt:
+            interrupted = True
+            raise
+        finally:
+            self.stopped = interrupted or bool(running)
+            for fut in list(running):
+                if fut.cancel():
+                    running.pop(fut)
+            if running:
+                self._drain(running, done_q, ckpt, remote, bar, start)
+            if own:
+                executor.shutdown(wait=False, cancel_futures=True)
+            if ckpt is not None:
+                ckpt.close()
+            if bar is not None:
+                bar.close()
+            self.stats = replace(self.stats, elapsed=self._clock() - start)
+
+    def _drain(self, running: dict[Future, _Pending], done_q: "queue.SimpleQueue[Future]", ckpt: Checkpoint | None,
+               remote: bool, bar: Any, start: float) -> None:
+        """After a stop: let in-flight items finish for up to ``interrupt_grace`` s and record them."""
+        deadline = time.monotonic() + self.interrupt_grace
+        while running:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            try:
+                fut = done_q.get(timeout=left)
+            except queue.Empty:
+                break
+            except KeyboardInterrupt:  # a second Ctrl-C abandons what is still running
+                break
+            p = running.pop(fut, None)
+            if p is not None:
+                self._finish(ckpt, self._outcome(fut, p, remote), p.fp, bar, start)
+        if running:
+            log.warning("batch stopped: %d in-flight items abandoned (they run again on resume)", len(running))
+
+    def _outcome(self, fut: Future, p: _Pending, remote: bool) -> BatchResult:
+        try:
+            ok, value = fut.result()
+        except BaseException as exc:  # the executor itself failed (worker died, cancelled)
+            return BatchResult(p.id, p.index, error=exc, attempts=p.attempts)
+        if ok:
+            result = CompletionResult.from_dict(value) if remote else value
+            return BatchResult(p.id, p.index, result=result, attempts=p.attempts)
+        error = error_from_dict(value) if remote else value
+        return BatchResult(p.id, p.index, error=error, attempts=p.attempts)
+
+    def _finish(self, ckpt: Checkpoint | None, res: BatchResult, fp: str, bar: Any, start: float) -> None:
+        if ckpt is not None:
+            rec = res.to_dict()
+            rec["fp"] = fp
+            ckpt.append(rec)
+        self._count(res, skipped=False, bar=bar, start=start)
+
+    def _count(self, res: BatchResult, *, skipped: bool, bar: Any, start: float) -> None:
+        s = self.stats
+        usage, cost = s.usage, s.cost
+        if res.result is not None:
+            usage = usage + res.result.usage
+            if res.result.cost is not None:
+                cost = (cost or 0.0) + res.result.cost
+        self.stats = s = BatchStats(
+            succeeded=s.succeeded + (1 if res.ok and not skipped else 0),
+            failed=s.failed + (0 if res.ok else 1),
+            skipped=s.skipped + (1 if skipped else 0),
+            total=s.total, usage=usage, cost=cost, elapsed=self._clock() - start)
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix(failed=s.failed, tokens=s.usage.total_tokens,
+                            cost=f"${s.cost:.4f}" if s.cost is not None else "?", refresh=False)
+        if self.on_progress is not None:
+            self.on_progress(s)
+
+
+def _next_done(done_q: "queue.SimpleQueue[Future]") -> Future:
+    # a bounded get keeps Ctrl-C deliverable on every platform
+    while True:
+        try:
+            return done_q.get(timeout=1.0)
+        except queue.Empty:
+            continue
+
+
+def _bar(total: int | None) -> Any:
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        log.info("progress=True needs tqdm (pip install 'llm-client-sync[progress]'); using on_progress only")
+        return None
+    return tqdm(total=total, unit="item", desc="batch")
+
+
+def _size_pool(provider: Any, workers: int) -> None:
+    transport = getattr(provider, "transport", None) or getattr(provider, "_transport", None)
+    grow = getattr(transport, "ensure_pool_size", None)
+    if callable(grow):
+        grow(workers)
+
+
+# -- files -----------------------------------------------------------------------------------------
+def read_results(checkpoint: str) -> Iterator[BatchResult]:
+    """The current result of every item recorded in a checkpoint, in index order."""
+    ckpt = Checkpoint(checkpoint, fsync="never").open({})
+    try:
+        for rec in ckpt.records():
+            yield BatchResult.from_dict(rec)
+    finally:
+        ckpt.close()
+
+
+def write_results(checkpoint: str, out_path: str) -> int:
+    """Write one line per item, input order, from a checkpoint (atomically); returns the count."""
+    import os
+
+    tmp = f"{out_path}.tmp"
+    count = 0
+    ckpt = Checkpoint(checkpoint, fsync="never").open({})
+    try:
+        with open(tmp, "w", encoding="utf-8") as out:
+            for rec in ckpt.records():
+                rec.pop("fp", None)
+                out.write(json.dumps(rec, ensure_ascii=False) + "\n")
+                count += 1
+            out.flush()
+            os.fsync(out.fileno())
+    finally:
+        ckpt.close()
+    os.replace(tmp, out_path)
+    return count
+
+
+from .batch_cli import run_batch_cli  # noqa: E402  (re-exported: the CLI lives beside the runner)
