@@ -171,7 +171,9 @@ def _typeddict_schema(cls: type, strict: bool, seen: tuple[Any, ...]) -> dict[st
     props = {}
     required = []
     for name, hint in hints.items():
-        optional = name not in required_keys
+        # string annotations hide Required/NotRequired from __required_keys__ before 3.12
+        marker = getattr(typing.get_origin(hint), "_name", None)
+        optional = marker == "NotRequired" or (name not in required_keys and marker != "Required")
         props[name] = _property(_strip_required(hint), docs.get(name), optional, strict, seen)
         if not optional or strict:
             required.append(name)
