@@ -7,6 +7,7 @@ warning per outage, and the backend is left alone for ``retry_after`` seconds.
 from __future__ import annotations
 
 import concurrent.futures
+import queue
 import threading
 import time
 import warnings
@@ -26,6 +27,46 @@ _FAILED = object()
 
 class _DeadlineExceeded(Exception):
     """Internal: the backend did not answer within ``cache_timeout``."""
+
+
+class _DaemonPool:
+    """Worker threads for backend calls, daemonic: a call hung on a frozen server (which no
+    socket timeout ends) must not block interpreter exit, as ThreadPoolExecutor's workers would."""
+
+    def __init__(self, max_workers: int) -> None:
+        self._max = max_workers
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._idle = threading.Semaphore(0)
+        self._threads = 0
+        self._lock = threading.Lock()
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> concurrent.futures.Future:
+        future: concurrent.futures.Future = concurrent.futures.Future()
+        self._queue.put((future, fn, args))
+        if not self._idle.acquire(blocking=False):
+            with self._lock:
+                if self._threads < self._max:
+                    self._threads += 1
+                    threading.Thread(target=self._work, name="llm-cache", daemon=True).start()
+        return future
+
+    def shutdown(self) -> None:
+        with self._lock:
+            for _ in range(self._threads):
+                self._queue.put(None)
+
+    def _work(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            future, fn, args = item
+            if future.set_running_or_notify_cancel():
+                try:
+                    future.set_result(fn(*args))
+                except BaseException as exc:
+                    future.set_exception(exc)
+            self._idle.release()
 
 
 _MAX_COLLECTION_LEN = 200
@@ -78,7 +119,7 @@ class ResponseCache:
         self._down_until: float | None = None
         self._outage = False
         self._embed_warned = False
-        self._executor: concurrent.futures.ThreadPoolExecutor | None = None
+        self._executor: _DaemonPool | None = None
         self._vectors: OrderedDict[str, list[float]] = OrderedDict()
         self._closed = False
 
@@ -152,7 +193,7 @@ class ResponseCache:
             self._closed = True
             executor, self._executor = self._executor, None
         if executor is not None:
-            executor.shutdown(wait=False, cancel_futures=True)
+            executor.shutdown()
         if self._owns_backend:
             try:
                 self.backend.close()
@@ -264,13 +305,13 @@ class ResponseCache:
             future.cancel()
             raise _DeadlineExceeded(f"no answer within cache_timeout={self.timeout:g} s") from exc
 
-    def _pool(self) -> concurrent.futures.ThreadPoolExecutor:
+    def _pool(self) -> _DaemonPool:
         with self._lock:
             if self._closed:
                 raise _DeadlineExceeded("cache is closed")
             if self._executor is None:
                 # enough workers that 16+ caller threads do not queue behind each other
-                self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=32, thread_name_prefix="llm-cache")
+                self._executor = _DaemonPool(max_workers=32)
             return self._executor
 
     def _available(self) -> bool:

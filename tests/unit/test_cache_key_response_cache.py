@@ -315,3 +315,22 @@ def test_semantic_needs_a_vector_backend_and_embed_fn() -> None:
         ResponseCache(MemoryBackend(), semantic=True, embed_fn=_embed)
     with pytest.raises(ConfigurationError):
         ResponseCache(VectorBackend(), semantic=True)
+
+
+def test_a_call_hung_forever_does_not_block_interpreter_exit() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import threading, warnings\n"
+        "warnings.simplefilter('ignore')\n"
+        "from llm_client_sync.cache import CacheBackend, ResponseCache\n"
+        "class Frozen(CacheBackend):\n"
+        "    def get(self, key, collection):\n"
+        "        threading.Event().wait()\n"
+        "cache = ResponseCache(Frozen(), timeout=0.1)\n"
+        "print(cache.get('k', 'c'))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30,
+                         env={"LLM_CLIENT_SYNC_NO_DOTENV": "1"})
+    assert (out.returncode, out.stdout.strip()) == (0, "None"), out.stderr
