@@ -201,23 +201,38 @@ def test_model_params_reach_every_call_and_run_params_override():
     assert provider.requests[0][1] == {"temperature": 1, "seed": 4}  # no tools param without tools
 
 
-def test_runner_yields_every_result_once_and_respects_the_cap():
+def test_runner_never_runs_more_than_max_parallel_at_once():
+    lock = threading.Lock()
     active = 0
     peak = 0
-    lock = threading.Lock()
+    started: list[str] = []
+    three_active = threading.Event()
+    release = threading.Event()
 
     def execute(call: ToolCall) -> ToolResult:
         nonlocal active, peak
         with lock:
             active += 1
             peak = max(peak, active)
+            started.append(call.id)
+            if active == 3:
+                three_active.set()
+        release.wait(5)
         with lock:
             active -= 1
         return ToolResult(call.id, call.name, "ok")
 
     batch = [ToolCall.from_raw(f"c{i}", "t", "{}") for i in range(10)]
-    out = list(run_tool_calls(batch, execute, max_parallel=3, timeout=5.0, cancelled=threading.Event()))
-    assert sorted(i for i, _ in out) == list(range(10)) and peak <= 3
+    out: list = []
+    consumer = threading.Thread(target=lambda: out.extend(
+        run_tool_calls(batch, execute, max_parallel=3, timeout=10.0, cancelled=threading.Event())))
+    consumer.start()
+    assert three_active.wait(5)
+    with lock:
+        assert len(started) == 3  # nothing finished, so no fourth may start
+    release.set()
+    consumer.join(10)
+    assert sorted(i for i, _ in out) == list(range(10)) and peak == 3
 
 
 def test_runner_cancelled_before_start_runs_nothing():
