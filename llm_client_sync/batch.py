@@ -8,7 +8,6 @@ every item appears exactly once.
 from __future__ import annotations
 
 import importlib
-import itertools
 import json
 import logging
 import queue
@@ -19,7 +18,7 @@ from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Iterable, Iterator, Mapping
 
-from .batch_checkpoint import FAILED, NONE, OK, Checkpoint, fingerprint
+from .batch_checkpoint import NONE, OK, Checkpoint, fingerprint
 from .errors import (
     APIConnectionError,
     APIError,
@@ -170,8 +169,12 @@ def _provider_for(spec: Any) -> Any:
         return provider
 
 
-def _call(spec: Any, prompt: Any, params: dict[str, Any]) -> tuple[bool, Any]:
-    """Run one item; never raises (the error lands on the item). Remote calls return dicts."""
+def _call(spec: Any, prompt: Any, params: dict[str, Any], attempt: str = "") -> tuple[bool, Any]:
+    """Run one item; never raises (the error lands on the item). Remote calls return dicts.
+
+    ``attempt`` is unique per try: Dask caches tasks by their arguments ("pure" by default),
+    and a retry must not get the cached failure back.
+    """
     remote = isinstance(spec, tuple)
     try:
         result = _provider_for(spec).complete(prompt, **params)
@@ -289,11 +292,12 @@ class BatchRunner:
         running: dict[Future, _Pending] = {}
         bar = _bar(total) if self.progress else None
         source = enumerate(items)
+        run_id = f"{time.time_ns():x}"
         exhausted = False
         interrupted = False
 
         def submit(p: _Pending) -> None:
-            fut = executor.submit(_call, spec, p.prompt, p.params)
+            fut = executor.submit(_call, spec, p.prompt, p.params, f"{run_id}:{p.index}:{p.tries}")
             running[fut] = p
             fut.add_done_callback(done_q.put)
 
