@@ -100,7 +100,7 @@ def count_messages(messages: Iterable[Mapping[str, Any]], model: str | ModelProf
 
 
 def _tools_tokens(tools: Any, tok: Tokenizer, chat: bool = True) -> int:
-    key = (tok.key, _digest(tools), f"#tools:{chat}")
+    key = (tok.key, _digest(tools), f"#tools:{chat and tok.reasoning}")  # the preamble varies
     with _cache_lock:
         hit = _message_cache.get(key)
     if hit is None:
