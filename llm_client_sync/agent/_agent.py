@@ -6,6 +6,7 @@ import threading
 import time
 from typing import Any, Callable, Iterable, Iterator, Mapping
 
+from ..conversation import Conversation
 from ..errors import ConfigurationError, LLMClientError, MaxTurnsExceededError
 from ..tools import Tool, ToolRegistry, ToolResult
 from ..types import CompletionResult, StreamEvent, StreamEventType, ToolCall, Usage, freeze
@@ -18,16 +19,15 @@ Approve = Callable[[ToolCall], bool]
 _PASS_THROUGH = (StreamEventType.TOKEN, StreamEventType.REASONING)
 
 
-def _new_conversation(system_message: str | None, provider: Any) -> Any:
-    try:
-        from ..conversation import Conversation  # conversation.py counts tokens; imported when needed
-    except ImportError:  # not written yet
-        from ._history import MessageList as Conversation
-
+def _new_conversation(system_message: str | None, provider: Any) -> Conversation:
     model = getattr(provider, "model", None)
+    profile = getattr(provider, "profile", None)
     kwargs: dict[str, Any] = {"system_message": system_message}
     if model:
         kwargs["model"] = model
+    if profile is not None:
+        # the input budget of the model; a conversation's small default would cut tool results
+        kwargs["max_tokens"] = max(1, profile.context_window - profile.max_output_tokens)
     return Conversation(**kwargs)
 
 
@@ -127,11 +127,7 @@ class Agent:
         return merged
 
     def _history(self) -> list[dict[str, Any]]:
-        model = getattr(self.provider, "model", None)
-        try:
-            return self.conversation.get_messages(model=model)
-        except TypeError:  # a conversation without the model keyword
-            return self.conversation.get_messages()
+        return self.conversation.get_messages(model=getattr(self.provider, "model", None))
 
     def _loop(self, prompt: Any, params: Mapping[str, Any], *, streaming: bool) -> Iterator[StreamEvent]:
         with self._run_lock:
