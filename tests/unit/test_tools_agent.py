@@ -242,3 +242,25 @@ def test_runner_cancelled_before_start_runs_nothing():
     batch = [ToolCall.from_raw("c1", "t", "{}")]
     out = list(run_tool_calls(batch, lambda c: ran.append(c.id), max_parallel=2, timeout=1.0, cancelled=flag))
     assert ran == [] and out[0][1].error_kind == "cancelled"
+
+
+def test_truncating_conversation_never_splits_tool_calls_from_results():
+    from llm_client_sync.conversation import Conversation
+
+    @tool
+    def fetch(page: int) -> str:
+        return f"page {page}: " + "lorem ipsum " * 20
+
+    script = []
+    for page in range(6):
+        script += [calls(("fetch", f'{{"page": {page}}}')), text(f"summary {page}")]
+    provider = FakeProvider(*script)
+    agent = Agent(provider, tools=[fetch], conversation=Conversation("sys", max_tokens=400))
+    for page in range(6):
+        assert agent.run(f"read page {page}").status == "completed"
+    assert len(agent.messages) == 1 + 6 * 4  # the history keeps everything
+    for sent, _ in provider.requests:
+        ids = [m["tool_call_id"] for m in sent if m["role"] == "tool"]
+        asked = [c["id"] for m in sent if m["role"] == "assistant" for c in m.get("tool_calls", [])]
+        assert ids == asked  # what was sent is always answerable
+    assert len(provider.requests[-1][0]) < len(agent.messages)  # and it was truncated
