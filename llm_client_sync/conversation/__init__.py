@@ -10,6 +10,7 @@ import json
 import os
 import tempfile
 import threading
+from collections import abc
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator, Mapping
 
@@ -26,9 +27,12 @@ _ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "functio
 
 def _copy(value: Any) -> Any:
     """A plain-JSON deep copy (FrozenDict/tuples become dict/list)."""
-    if isinstance(value, Mapping):
+    kind = type(value)
+    if kind is str or value is None:  # the common leaves first: this runs for every message sent
+        return value
+    if kind is dict or isinstance(value, abc.Mapping):
         return {k: _copy(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
+    if kind is list or kind is tuple:
         return [_copy(v) for v in value]
     return value
 
@@ -199,9 +203,18 @@ class Conversation:
             else:
                 fixed = tok.reply_priming + (self._system.tokens(tok) if self._system else 0)
                 costs = [e.tokens(tok) for e in self._entries]
+                marker_costs: dict[int, int] = {}
+
+                def marker_cost(n: int) -> int:
+                    # asked for every dropped block; numbers encode in 1-3 digit groups, so the
+                    # digit count (and the plural) decides the cost
+                    key = len(str(n)) if n != 1 else 0
+                    if key not in marker_costs:
+                        marker_costs[key] = tok.message(self._marker(n))
+                    return marker_costs[key]
+
                 plan = select([e.message for e in self._entries], costs, fixed=fixed, budget=budget,
-                              strategy=self.truncation_strategy,
-                              marker_cost=lambda n: tok.message(self._marker(n)))
+                              strategy=self.truncation_strategy, marker_cost=marker_cost)
                 self._memo = (key, plan)
             out = [_copy(self._system.message)] if self._system else []
             for item in plan:

@@ -8,7 +8,8 @@ follows it until the next user message). A strategy is just the order in which d
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Sequence
+from collections.abc import Mapping
+from typing import Any, Callable, Sequence
 
 from ..errors import ConfigurationError, ContextWindowExceededError
 
@@ -133,6 +134,8 @@ class _Gaps:
         if self.dropped[b]:
             return
         self.dropped[b] = True
+        if self.marker_cost is None:  # no markers: the runs are not needed
+            return
         start, end, count = b, b, self.sizes[b]
         if b > 0 and self.dropped[b - 1]:
             start = self.start_of.pop(b - 1)
