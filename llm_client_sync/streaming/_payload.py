@@ -14,7 +14,8 @@ __all__ = ["dumps", "error_summary", "event_payload", "resolve_names", "result_s
 
 # Attributes copied from a DONE result; duck-typed so an agent's result works as well.
 _RESULT_FIELDS = ("content", "reasoning", "finish_reason", "refusal", "model", "request_id",
-                  "response_id", "cost", "usage", "tool_calls", "turns", "stop_reason")
+                  "response_id", "cost", "usage", "tool_calls", "status", "num_turns", "all_tool_calls",
+                  "error")
 
 
 def _jsonable(obj: Any) -> Any:

@@ -146,7 +146,9 @@ class CallbackAdapter:
 
     ``consume(stream)`` returns the final result (a CompletionResult, or an agent's result). A
     callback that raises stops the stream: the upstream is closed and the exception re-raised. A
-    stream error (raised, or an ERROR event) goes to ``on_error`` and is then re-raised.
+    stream error (raised, or an ERROR event) goes to ``on_error``; it is re-raised unless a DONE
+    event follows it (an agent reports a failed model call that way, the result saying so).
+    ``on_event(event)`` sees every event first.
 
         >>> CallbackAdapter(on_token=lambda t: print(t, end="")).consume(provider.stream("Hi"))  # doctest: +SKIP
     """
@@ -169,6 +171,7 @@ class CallbackAdapter:
 
     def consume(self, stream: Iterable[StreamEvent]) -> Any:
         buffer = EventBuffer()
+        failure: BaseException | None = None
         try:
             iterator = iter(stream)
             while True:
@@ -177,15 +180,16 @@ class CallbackAdapter:
                 except StopIteration:
                     break
                 except Exception as exc:
-                    self._report(exc)
+                    if exc is not failure:  # not already reported as an ERROR event
+                        self._report(exc)
                     raise
                 buffer.feed(event)
                 if self.on_event is not None:
                     self.on_event(event)
                 if event.type is StreamEventType.ERROR:
-                    exc = as_exception(event.data, buffer)
-                    self._report(exc)
-                    raise exc
+                    failure = as_exception(event.data, buffer)
+                    self._report(failure)
+                    continue
                 handler = self._handlers.get(event.type)
                 if handler is not None:
                     handler(event.data)
@@ -193,8 +197,12 @@ class CallbackAdapter:
                     break
         finally:
             close_upstream(stream)
-        result = buffer.final()
-        if not buffer.done and self.on_done is not None:
+        if buffer.done:  # an agent reports a failed model call as ERROR, then DONE with the result
+            return buffer.result
+        if failure is not None:
+            raise failure
+        result = buffer.assemble()
+        if self.on_done is not None:
             self.on_done(result)
         return result
 

@@ -166,9 +166,9 @@ class PusherAdapter:
         return f"PusherAdapter(channel={self.channel!r})"
 
     def consume(self, stream: Iterable[StreamEvent], *, response_id: str | None = None) -> Any:
-        """Publish ``stream`` and return its final result; a stream error is published in
-        ``response-finished`` and re-raised; a publish failure closes the stream and raises
-        LLMClientError."""
+        """Publish ``stream`` and return its final result. A stream error is published in
+        ``response-finished`` and re-raised (unless a DONE event followed it, as from an agent);
+        a publish failure closes the stream and raises LLMClientError."""
         rid = response_id or uuid.uuid4().hex
         packer = TokenCoalescer(rid, self.max_bytes)
         buffer = EventBuffer()
@@ -200,13 +200,13 @@ class PusherAdapter:
                     packer.finish()
                     self._publish(packer.take())
                     last = self._clock()
-            result = None if failure is not None else buffer.final()
+            result = buffer.result if buffer.done else (None if failure is not None else buffer.final())
             if self.names["finished"]:
                 packer.add_message(self.names["finished"], self._finished_fields(packer, result, failure))
             self._publish(packer.take())
         finally:
             close_upstream(stream)
-        if failure is not None:
+        if failure is not None and not buffer.done:
             raise failure
         return result
 
@@ -229,6 +229,7 @@ class PusherAdapter:
             "last_seq": packer.next_seq,
             "finish_reason": getattr(result, "finish_reason", None),
             "model": getattr(result, "model", None),
+            "status": getattr(result, "status", None),
             "usage": getattr(result, "usage", None),
             "cost": getattr(result, "cost", None),
             "tool_calls": [{"id": tc.id, "name": tc.name} for tc in getattr(result, "tool_calls", None) or ()],

@@ -22,7 +22,7 @@ class WebSocketAdapter:
 
     ``consume(stream)`` returns the final result. If sending fails (the client went away) the
     upstream stream is closed and the send error re-raised; a stream error is sent to the
-    client, then re-raised.
+    client, then re-raised unless a DONE event follows it (as from an agent).
 
         >>> def handler(ws):                                   # websockets.sync.server  # doctest: +SKIP
         ...     WebSocketAdapter(ws).consume(provider.stream(ws.recv()))
@@ -58,7 +58,7 @@ class WebSocketAdapter:
                 except StopIteration:
                     break
                 except Exception as exc:
-                    if exc is not failure:
+                    if exc is not failure:  # not already sent as an ERROR event
                         self._send(dumps({"type": self._name(StreamEventType.ERROR), "error": error_summary(exc)}))
                     failure = exc
                     break

@@ -380,3 +380,50 @@ def test_websocket_stream_error_is_sent_then_reraised():
     tail = [json.loads(m) for m in sink.sent][-2:]
     assert tail[0] == {"type": "error", "error": {"type": "StreamError", "message": "lost"}}
     assert tail[1] == {"type": "done", "result": None}
+
+
+# -- agent-shaped streams: ERROR for a failed model call, then DONE with the agent's result ----
+class AgentResultLike:
+    def __init__(self, error: BaseException) -> None:
+        self.content = "partial answer"
+        self.status = "error"
+        self.num_turns = 1
+        self.usage = Usage(1, 1, 2)
+        self.cost = None
+        self.error = error
+
+
+def agent_events(exc: BaseException) -> list[StreamEvent]:
+    return [StreamEvent(T.META, {"event": "turn", "turn": 1}), StreamEvent(T.TOKEN, "partial answer"),
+            StreamEvent(T.ERROR, exc), StreamEvent(T.DONE, AgentResultLike(exc))]
+
+
+def test_callbacks_error_event_then_done_returns_the_result():
+    exc = StreamError("model call failed")
+    errors: list = []
+    result = CallbackAdapter(on_error=errors.append).consume(FakeStream(agent_events(exc)))
+    assert result.status == "error" and errors == [exc]
+
+
+def test_callbacks_error_event_then_the_same_raise_reports_once():
+    exc = StreamError("lost")
+    errors: list = []
+    with pytest.raises(StreamError):
+        CallbackAdapter(on_error=errors.append).consume(FakeStream([StreamEvent(T.ERROR, exc)], raise_at_end=exc))
+    assert errors == [exc]
+
+
+def test_sse_agent_stream_error_then_done_carries_status_and_error():
+    parsed = parse_frames(list(SSEAdapter(heartbeat=None).transform(FakeStream(agent_events(StreamError("x"))))))
+    assert [n for n, _ in parsed] == ["meta", "token", "error", "done"]
+    done = parsed[-1][1]["result"]
+    assert done["status"] == "error" and done["content"] == "partial answer"
+    assert done["error"] == {"type": "StreamError", "message": "x"}
+    assert parsed[0][1] == {"type": "meta", "data": {"event": "turn", "turn": 1}}
+
+
+def test_websocket_agent_stream_error_then_done_returns_result():
+    sink = Sink()
+    result = WebSocketAdapter(sink).consume(FakeStream(agent_events(StreamError("x"))))
+    assert result.status == "error"
+    assert [json.loads(m)["type"] for m in sink.sent] == ["meta", "token", "error", "done"]

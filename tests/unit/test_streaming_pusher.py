@@ -230,3 +230,16 @@ def test_adapter_repr_hides_secret():
     pytest.importorskip("pusher")
     adapter = PusherAdapter("c", app_id=12345, key="app-key", secret="very-secret", host="127.0.0.1", port=6001, ssl=False)
     assert "very-secret" not in repr(adapter)
+
+
+def test_adapter_agent_error_then_done_is_published_and_returned():
+    class AgentResultLike:
+        content, status, usage, cost = "partial", "error", None, None
+
+    client = RecordingClient()
+    exc = StreamError("model call failed")
+    events = [StreamEvent(T.TOKEN, "partial"), StreamEvent(T.ERROR, exc), StreamEvent(T.DONE, AgentResultLike())]
+    result = PusherAdapter("c", client, flush_interval=1000).consume(events)
+    assert result.status == "error"
+    finished = client.messages[-1][1]
+    assert finished["status"] == "error" and finished["error"]["message"] == "model call failed"
