@@ -55,6 +55,8 @@ def add_batch_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--batch-api", action="store_true",
                         help="use the OpenAI Batch API (half price, results within 24 h)")
+    parser.add_argument("--poll-interval", type=float, default=5.0,
+                        help="with --batch-api: first seconds between status polls (grows to 60)")
     return parser
 
 
@@ -62,7 +64,7 @@ def main_batch(input_path: str, out_path: str, *, model: str = "gpt-5-nano", wor
                checkpoint: str | None = None, base_url: str | None = None, api_key: str | None = None,
                retries: int = 1, rpm: int | None = None, tpm: int | None = None,
                max_completion_tokens: int | None = None, progress: bool = True, batch_api: bool = False,
-               provider: Any = None) -> int:
+               poll_interval: float = 5.0, provider: Any = None) -> int:
     """Run a JSONL batch file; returns an exit code (0 all succeeded, 1 some failed, 130 Ctrl-C)."""
     from .batch import BatchRunner, write_results
 
@@ -78,7 +80,9 @@ def main_batch(input_path: str, out_path: str, *, model: str = "gpt-5-nano", wor
     if batch_api:
         from .batch_api import BatchAPIRunner
 
-        job = BatchAPIRunner(provider, state_path=f"{checkpoint}.batch.json", params=params)
+        job = BatchAPIRunner(provider, state_path=f"{checkpoint}.batch.json", params=params,
+                             poll_interval=poll_interval,
+                             on_poll=lambda b: print(f"batch {b.get('id')}: {b.get('status')}", file=sys.stderr))
         results = job.run(items)
         tmp = f"{out_path}.tmp"
         with open(tmp, "w", encoding="utf-8") as out:
@@ -124,7 +128,8 @@ def run_batch_cli(args: argparse.Namespace | Sequence[str] | None = None) -> int
         return main_batch(args.input, args.out, model=args.model, workers=args.workers,
                           checkpoint=args.checkpoint, base_url=args.base_url, retries=args.retries,
                           rpm=args.rpm, tpm=args.tpm, max_completion_tokens=args.max_completion_tokens,
-                          progress=not args.no_progress, batch_api=args.batch_api)
+                          progress=not args.no_progress, batch_api=args.batch_api,
+                          poll_interval=args.poll_interval)
     except (LLMClientError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

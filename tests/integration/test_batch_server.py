@@ -252,6 +252,22 @@ def test_cli_runs_a_jsonl_file_and_resumes(tmp_path):
         assert "3 from checkpoint" in again.stderr.decode()
 
 
+def test_cli_batch_api_mode(tmp_path):
+    inp = tmp_path / "input.jsonl"
+    inp.write_text('"first"\n{"id": "two", "messages": "second"}\n')
+    out = tmp_path / "results.jsonl"
+    with MockOpenAIServer() as server:
+        install_batch_routes(server)
+        env = {**os.environ, "OPENAI_API_KEY": "test", "LLM_CLIENT_SYNC_NO_DOTENV": "1"}
+        cmd = [sys.executable, "-m", "llm_client_sync.batch_cli", str(inp), "--out", str(out), "--batch-api",
+               "--poll-interval", "0.01", "--base-url", server.base_url]
+        done = subprocess.run(cmd, env=env, capture_output=True, timeout=60)
+        assert done.returncode == 0, done.stderr.decode()
+        assert "completed" in done.stderr.decode()
+    rows = [json.loads(x) for x in out.read_text().splitlines()]
+    assert [(r["id"], r["result"]["content"]) for r in rows] == [("0", "You said: first"), ("two", "You said: second")]
+
+
 def test_batch_api_mode_end_to_end_with_an_error_line_and_resume(tmp_path):
     with MockOpenAIServer() as server:
         install_batch_routes(server)
