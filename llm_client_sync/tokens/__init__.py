@@ -63,9 +63,25 @@ def _digest(value: Any) -> str:
     return hashlib.blake2b(raw.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
 
 
+def _message_key(message: Mapping[str, Any]) -> Any:
+    """What a message's count depends on; the strings themselves (their hash is cached by Python)
+    for the usual shapes, a digest of the JSON for content parts and anything unusual."""
+    content = message.get("content")
+    if content is None or type(content) is str:
+        try:
+            calls = tuple((c["function"]["name"], c["function"]["arguments"])
+                          for c in message.get("tool_calls") or ())
+            key = (message.get("role"), content, message.get("name"), message.get("refusal"), calls)
+            hash(key)
+            return key
+        except (KeyError, TypeError, AttributeError):
+            pass
+    return _digest(message)
+
+
 def message_tokens(message: Mapping[str, Any], tok: Tokenizer, tool_name: str | None = None) -> int:
     """One message's tokens, cached by (encoding, message content) so history is not re-encoded."""
-    key = (tok.key, _digest(message), tool_name)
+    key = (tok.key, _message_key(message), tool_name)
     with _cache_lock:
         hit = _message_cache.get(key)
     if hit is not None:
