@@ -2,9 +2,13 @@
 
 Exact when the model's encoding can be loaded (offline from a cache directory, or fetched within a
 bound), else approximate with one ``TokenizerFallbackWarning``; nothing loads at import.
+``configure_tokenizer()`` or the environment set where and how long to look:
+``LLM_CLIENT_SYNC_TIKTOKEN_DIR`` (searched first, before ``TIKTOKEN_CACHE_DIR``),
+``LLM_CLIENT_SYNC_TIKTOKEN_FETCH_TIMEOUT`` (seconds, default 5; 0 never fetches) and
+``LLM_CLIENT_SYNC_TIKTOKEN_BASE_URL`` (a mirror of ``o200k_base.tiktoken`` etc.).
 
     >>> count_messages([{"role": "user", "content": "Hello"}], "gpt-5-nano")  # doctest: +SKIP
-    9
+    7
 """
 
 from __future__ import annotations

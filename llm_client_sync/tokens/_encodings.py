@@ -93,7 +93,7 @@ def configure_tokenizer(cache_dir: str | os.PathLike[str] | None = None, fetch_t
             files are saved here (files named as in tiktoken's cache, or ``o200k_base.tiktoken``).
         fetch_timeout: hard bound in seconds on fetching one missing encoding; 0 never fetches.
         base_url: a mirror holding ``o200k_base.tiktoken`` etc.
-    Unset arguments come from the environment variables in the module docstring.
+    Unset arguments come from the environment (see ``llm_client_sync.tokens``).
     """
     global _config
     env = _env_config()
