@@ -6,6 +6,7 @@ import asyncio
 import functools
 import inspect
 import re
+import sys
 import threading
 from typing import Any, Callable, Mapping, TypeVar, overload
 
@@ -33,7 +34,8 @@ class Tool:
     """
 
     def __init__(self, fn: Callable[..., Any], *, name: str | None = None, description: str | None = None,
-                 strict: bool = False, parameters: Mapping[str, Any] | None = None) -> None:
+                 strict: bool = False, parameters: Mapping[str, Any] | None = None,
+                 localns: Mapping[str, Any] | None = None) -> None:
         if not callable(fn):
             raise ToolError(f"a tool needs a callable, got {fn!r}")
         self.fn = fn
@@ -44,7 +46,8 @@ class Tool:
         target = inspect.unwrap(fn)
         self.is_async = inspect.iscoroutinefunction(target)
         skip_self = _first_param(fn) in ("self", "cls")
-        summary, schema, annotations = function_parameters(fn, strict=self.strict, skip_first=skip_self)
+        summary, schema, annotations = function_parameters(fn, strict=self.strict, skip_first=skip_self,
+                                                           localns=localns)
         self._skip_self = skip_self
         self._annotations = annotations
         self._defaults = {p.name: p.default for p in inspect.signature(fn).parameters.values()
@@ -190,8 +193,14 @@ def tool(fn: Callable[..., Any] | None = None, /, *, name: str | None = None, de
         >>> get_weather("Tokyo"), get_weather.parameters["required"]
         ('22 degrees in Tokyo', ['city'])
     """
+    # String annotations (``from __future__ import annotations``) may name classes local to the
+    # decorating function; their names live in the caller's frame, not the module.
+    caller = sys._getframe(1)
+    localns = dict(caller.f_locals) if caller.f_code.co_name != "<module>" else None
+    del caller
+
     def wrap(f: Callable[..., Any]) -> Tool:
-        return Tool(f, name=name, description=description, strict=strict)
+        return Tool(f, name=name, description=description, strict=strict, localns=localns)
 
     return wrap(fn) if fn is not None else wrap
 

@@ -204,13 +204,13 @@ def _allows_null(schema: Mapping[str, Any]) -> bool:
     return any(_allows_null(s) for s in schema.get("anyOf", ()))
 
 
-def function_parameters(fn: Callable[..., Any], *, strict: bool = False,
-                        skip_first: bool = False) -> tuple[str, dict[str, Any], dict[str, Any]]:
+def function_parameters(fn: Callable[..., Any], *, strict: bool = False, skip_first: bool = False,
+                        localns: Mapping[str, Any] | None = None) -> tuple[str, dict[str, Any], dict[str, Any]]:
     """(summary, parameters schema, {name: annotation}) for a function; raises ToolError if unusable."""
     name = getattr(fn, "__name__", repr(fn))
     sig = inspect.signature(fn)
     try:
-        hints = typing.get_type_hints(fn, include_extras=True)
+        hints = typing.get_type_hints(fn, localns=dict(localns) if localns else None, include_extras=True)
     except Exception as exc:  # a forward reference that does not resolve
         raise ToolError(f"cannot resolve the type hints of tool {name!r}: {exc}") from exc
     parsed = parse_docstring(inspect.getdoc(fn))

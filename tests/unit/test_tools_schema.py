@@ -353,3 +353,16 @@ def test_annotated_description_wins_over_docstring():
         return city
 
     assert f.parameters["properties"]["city"]["description"] == "From Annotated"
+
+
+def test_string_annotations_may_name_classes_local_to_the_caller():
+    @dataclasses.dataclass
+    class Box:
+        width: int
+
+    @tool
+    def measure(box: Box) -> int:
+        return box.width
+
+    assert measure.parameters["properties"]["box"]["properties"] == {"width": {"type": "integer"}}
+    assert ToolRegistry([measure]).execute("measure", {"box": {"width": 4}}).content == "4"
