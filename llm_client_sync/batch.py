@@ -282,11 +282,16 @@ class BatchRunner:
         total = len(items) if isinstance(items, Sized) else None
         self.stats = BatchStats(total=total)
         self.stopped = False
-        ckpt = Checkpoint(self.checkpoint, fsync=self.fsync, clock=self._clock).open(self._header()) \
-            if self.checkpoint else None
         own = self.executor is None
         executor = self.executor or ThreadPoolExecutor(self.max_workers, thread_name_prefix="llm-batch")
-        spec = self._spec(executor)
+        try:
+            spec = self._spec(executor)
+            ckpt = Checkpoint(self.checkpoint, fsync=self.fsync, clock=self._clock).open(self._header()) \
+                if self.checkpoint else None
+        except BaseException:
+            if own:
+                executor.shutdown(wait=False)
+            raise
         remote = isinstance(spec, tuple)
         done_q: "queue.SimpleQueue[Future]" = queue.SimpleQueue()
         running: dict[Future, _Pending] = {}
