@@ -264,3 +264,20 @@ def test_truncating_conversation_never_splits_tool_calls_from_results():
         asked = [c["id"] for m in sent if m["role"] == "assistant" for c in m.get("tool_calls", [])]
         assert ids == asked  # what was sent is always answerable
     assert len(provider.requests[-1][0]) < len(agent.messages)  # and it was truncated
+
+
+def test_run_works_inside_a_running_event_loop_with_async_tools():
+    # Jupyter runs cells inside an event loop; sync entry points of other libraries break there
+    import asyncio
+
+    @tool
+    async def lookup(key: str) -> str:
+        await asyncio.sleep(0)
+        return key.upper()
+
+    async def cell():
+        provider = FakeProvider(calls(("lookup", '{"key": "abc"}')), text("done"))
+        return Agent(provider, tools=[lookup]).run("go")
+
+    result = asyncio.run(cell())
+    assert result.status == "completed" and result.tool_results[0].content == "ABC"
