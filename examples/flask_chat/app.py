@@ -18,7 +18,6 @@ from typing import Any, Iterator
 from flask import Flask, render_template, request
 
 from llm_client_sync.errors import LLMClientError
-from llm_client_sync.providers.openai import OpenAIProvider
 from llm_client_sync.streaming import SSEAdapter, flask_response
 from llm_client_sync.types import StreamEvent, StreamEventType
 
@@ -55,6 +54,8 @@ def create_app(provider: Any, *, heartbeat: float = 15.0, model_params: dict[str
 @contextlib.contextmanager
 def offline_or_real_provider() -> Iterator[Any]:
     """OpenAIProvider for the real API when OPENAI_API_KEY is set, else for a local mock server."""
+    from llm_client_sync.providers.openai import OpenAIProvider
+
     if os.environ.get("OPENAI_API_KEY"):
         provider = OpenAIProvider(model=os.environ.get("OPENAI_MODEL", "gpt-5-nano"))
         try:
