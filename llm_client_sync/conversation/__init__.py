@@ -188,14 +188,17 @@ class Conversation:
         return ([self._system] if self._system else []) + self._entries
 
     def get_messages(self, model: str | ModelProfile | None = None, max_tokens: int | None = None,
-                     ) -> list[dict[str, Any]]:
-        """The messages to send: the system message plus what fits ``max_tokens - reserve_tokens``.
+                     tools: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+        """The messages to send: the system message plus what fits ``max_tokens - reserve_tokens``
+        (minus the tokens of ``tools``, the definitions that will be sent alongside).
 
         Raises:
             ContextWindowExceededError: the messages that must stay do not fit.
         """
         tok = get_tokenizer(model if model is not None else self.model)
         budget = (max_tokens if max_tokens is not None else self.max_tokens) - self.reserve_tokens
+        if tools:
+            budget -= tok.tools(tools)
         with self._lock:
             key = (self._version, tok.key, tok.reply_priming, budget, self.truncation_strategy)
             if self._memo is not None and self._memo[0] == key:

@@ -135,6 +135,16 @@ def test_reserve_tokens_and_override_budget():
     assert len(conv.get_messages(max_tokens=2000)) > len(conv.get_messages())
 
 
+def test_tool_definitions_count_against_the_budget():
+    tools = [{"type": "function", "function": {"name": f"tool_{i}", "description": "does a thing " * 20,
+                                               "parameters": {"type": "object", "properties": {}}}}
+             for i in range(5)]
+    conv = long_chat(100, max_tokens=1500)
+    out = conv.get_messages(tools=tools)
+    assert count_messages(out, "gpt-5-nano", tools=tools) <= 1500
+    assert len(out) < len(conv.get_messages())
+
+
 def test_single_message_too_large_raises_with_tokens_over():
     conv = Conversation("sys", max_tokens=100)
     conv.add_user("word " * 500)
