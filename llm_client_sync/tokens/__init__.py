@@ -45,7 +45,6 @@ __all__ = [
     "is_exact",
 ]
 
-Model = "str | ModelProfile"
 _CACHE_MAX = 16_384
 _cache_lock = threading.Lock()
 _message_cache: dict[tuple[str, str, str | None], int] = {}
