@@ -126,8 +126,9 @@ class Agent:
             merged.setdefault("tools", self.tools.to_openai())
         return merged
 
-    def _history(self) -> list[dict[str, Any]]:
-        return self.conversation.get_messages(model=getattr(self.provider, "model", None))
+    def _history(self, tools: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+        # the tool definitions are sent too, so they count against the context budget
+        return self.conversation.get_messages(model=getattr(self.provider, "model", None), tools=tools)
 
     def _loop(self, prompt: Any, params: Mapping[str, Any], *, streaming: bool) -> Iterator[StreamEvent]:
         with self._run_lock:
@@ -202,7 +203,7 @@ class _Run:
     def _call_model(self) -> Iterator[StreamEvent]:
         """Generator returning the CompletionResult; streaming passes text events through."""
         provider = self.agent.provider
-        messages = self.agent._history()
+        messages = self.agent._history(self.params.get("tools"))
         if not self.streaming:
             return provider.complete(messages, **self.params)
         with provider.stream(messages, **self.params) as stream:
