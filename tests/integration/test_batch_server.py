@@ -149,8 +149,7 @@ def test_10k_items_with_20_percent_faults_every_item_exactly_once(tmp_path):
 CHILD = textwrap.dedent("""
     import json, sys
     from llm_client_sync.batch import BatchRunner
-    OpenAIProvider = pytest.importorskip("llm_client_sync.providers.openai",
-                                     reason="the OpenAI provider is not in this tree yet").OpenAIProvider
+    from llm_client_sync.providers.openai import OpenAIProvider
     from llm_client_sync.transport import RetryPolicy
     base_url, ck, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
     provider = OpenAIProvider(model="gpt-5-nano", api_key="test", base_url=base_url)
