@@ -11,7 +11,7 @@ import pytest
 from llm_client_sync.agent import Agent, AgentConfig, AgentResult
 from llm_client_sync.agent._runner import run_tool_calls
 from llm_client_sync.errors import APIConnectionError, ConfigurationError, MaxTurnsExceededError
-from llm_client_sync.tools import ToolRegistry, ToolResult, tool
+from llm_client_sync.tools import ToolResult, tool
 from llm_client_sync.types import CompletionResult, StreamEvent, StreamEventType, ToolCall, Usage
 
 
