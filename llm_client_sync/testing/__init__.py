@@ -4,6 +4,7 @@ Nothing in the library imports this package. Extensions add endpoints with
 ``register_default_route`` (every new server) or ``server.route`` (one server).
 """
 
+from . import _batches as _batches  # noqa: F401  (registers /v1/files and /v1/batches)
 from ._openai import MockOpenAIServer, default_reply, fake_embedding, fill_schema, pick_tool_calls, special_reply
 from ._replies import ErrorReply, RawReply, Reply, StreamShape, TextReply, ToolCallReply
 from ._server import (
