@@ -8,7 +8,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -24,7 +23,6 @@ def run_example(*args: str) -> str:
 
 
 def test_conversation_management_example():
-    pytest.importorskip("llm_client_sync.providers.openai", reason="OpenAIProvider not written yet")
     out = run_example("examples/conversation_management.py")
     lines = out.splitlines()
     assert lines[0] in ("exact token counts: True", "exact token counts: False")
