@@ -15,9 +15,7 @@ from typing import Any
 import pytest
 
 from llm_client_sync.agent import Agent, AgentConfig
-
-# TEMPORARY until the lead's providers/openai.py lands; then a plain import again
-OpenAIProvider = pytest.importorskip("llm_client_sync.providers.openai").OpenAIProvider
+from llm_client_sync.providers.openai import OpenAIProvider
 from llm_client_sync.testing import MockOpenAIServer
 from llm_client_sync.tools import ToolRegistry, tool
 from llm_client_sync.types import StreamEventType

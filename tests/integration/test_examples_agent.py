@@ -7,10 +7,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
-pytest.importorskip("llm_client_sync.providers.openai")  # TEMPORARY until the provider lands
-
 ROOT = Path(__file__).resolve().parents[2]
 
 
