@@ -3,7 +3,6 @@ what they promise."""
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import subprocess
 import sys
@@ -12,9 +11,6 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-
-if importlib.util.find_spec("llm_client_sync.providers.openai") is None:  # until issue 2 lands; remove then
-    pytest.skip("llm_client_sync.providers.openai does not exist yet", allow_module_level=True)
 
 
 def run_example(*args: str) -> str:

@@ -17,12 +17,7 @@ from pathlib import Path
 
 import pytest
 
-try:
-    from llm_client_sync.providers.openai import OpenAIProvider
-except ModuleNotFoundError as exc:  # until the core provider (issue 2) lands; remove then
-    if exc.name != "llm_client_sync.providers.openai":
-        raise
-    pytest.skip("llm_client_sync.providers.openai does not exist yet", allow_module_level=True)
+from llm_client_sync.providers.openai import OpenAIProvider
 from llm_client_sync.testing import MockOpenAIServer
 
 ROOT = Path(__file__).resolve().parents[2]

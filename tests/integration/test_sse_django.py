@@ -18,12 +18,7 @@ from llm_client_sync.streaming import SSEAdapter, django_response
 django = pytest.importorskip("django")
 from django.conf import settings  # noqa: E402
 
-try:
-    from llm_client_sync.providers.openai import OpenAIProvider
-except ModuleNotFoundError as exc:  # until the core provider (issue 2) lands; remove then
-    if exc.name != "llm_client_sync.providers.openai":
-        raise
-    pytest.skip("llm_client_sync.providers.openai does not exist yet", allow_module_level=True)
+from llm_client_sync.providers.openai import OpenAIProvider  # noqa: E402
 from llm_client_sync.testing import MockOpenAIServer  # noqa: E402
 
 WORDS = re.compile(r"\S+\s*|\s+")
