@@ -54,6 +54,8 @@ class Timeout:
             return cls()
         if isinstance(value, Timeout):
             return value
+        if isinstance(value, Mapping):
+            return cls(**value)
         if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
             return cls(connect=min(float(value), 10.0), read=float(value), stream_idle=float(value))
         raise ConfigurationError(f"timeout must be a positive number of seconds or a Timeout, got {value!r}")

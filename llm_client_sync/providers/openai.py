@@ -6,6 +6,7 @@ Flow: build the body (pure) -> cache -> rate limiter -> transport -> parse (pure
 from __future__ import annotations
 
 import array
+import dataclasses
 import base64
 import hashlib
 import os
@@ -98,7 +99,8 @@ class OpenAIProvider:
         self._config = {"model": self.profile.key if get_profile(self.profile.key) is self.profile else self.model,
                         "base_url": self.base_url, "organization": organization, "project": project,
                         "max_retries": max_retries, "api": api, "pool_maxsize": pool_maxsize,
-                        "default_params": self.default_params, "timeout": Timeout.coerce(timeout)}
+                        "default_params": self.default_params,
+                        "timeout": dataclasses.asdict(Timeout.coerce(timeout))}
         self.cache = None
         if cache_backend is not None:
             from ..cache import build_cache
@@ -114,12 +116,16 @@ class OpenAIProvider:
                 self._config.update(cache_backend=cache_backend, cache_dir=cache_dir)
         self.limiter = None
         if rate_limit is not None:
-            from ..rate_limit import build_limiter
+            from ..rate_limit import RateLimit, build_limiter
 
+            if isinstance(rate_limit, Mapping):
+                rate_limit = RateLimit(**rate_limit)
             self.limiter = build_limiter(rate_limit, self.profile, self._key_id)
             if self.limiter is not None:
                 self.transport.observers.append(self.limiter.observe)
-                if not hasattr(rate_limit, "acquire"):
+                if isinstance(rate_limit, RateLimit):
+                    self._config["rate_limit"] = dataclasses.asdict(rate_limit)
+                elif isinstance(rate_limit, str):
                     self._config["rate_limit"] = rate_limit
 
     def __repr__(self) -> str:
@@ -139,7 +145,7 @@ class OpenAIProvider:
 
     # -- configuration for other processes ---------------------------------------------------
     def to_config(self) -> dict[str, Any]:
-        """A picklable configuration without secrets; ``from_config`` rebuilds the provider (the
+        """A JSON-able, picklable configuration without secrets; ``from_config`` rebuilds the provider (the
         API key then comes from that process's environment)."""
         return dict(self._config)
 
@@ -176,7 +182,7 @@ class OpenAIProvider:
         use_cache = self.cache is not None and cache_response is not False
         key = None
         if use_cache:
-            key = self.cache.key(self._protocol.endpoint, body)
+            key = self.cache.key(self.base_url + self._protocol.endpoint, body)
             hit = self.cache.get(key, cache_collection, body)
             if hit is not None:
                 try:
@@ -207,7 +213,7 @@ class OpenAIProvider:
         use_cache = self.cache is not None and cache_response is not False
         key = None
         if use_cache:
-            key = self.cache.key(self._protocol.endpoint, body)
+            key = self.cache.key(self.base_url + self._protocol.endpoint, body)
             hit = self.cache.get(key, cache_collection, body)
             if hit is not None:
                 try:
@@ -259,6 +265,7 @@ class OpenAIProvider:
                               (self.profile if self.profile.category == "embedding" else "text-embedding-3-small"))
         vectors: list[list[float]] = []
         usage = Usage()
+        all_cached = True
         for batch in _embed_batches(items):
             body: dict[str, Any] = {"model": profile.api_id, "input": batch, "encoding_format": "base64"}
             if dimensions is not None:
@@ -266,15 +273,16 @@ class OpenAIProvider:
             res = self._embed_request(body, profile, cache_response, cache_collection)
             vectors.extend(res.vectors)
             usage = usage + res.usage
+            all_cached = all_cached and res.cached
         return EmbeddingResult(tuple(vectors), usage, profile.api_id,
-                               profile.cost(usage.prompt_tokens, 0))
+                               profile.cost(usage.prompt_tokens, 0), cached=all_cached)
 
     def _embed_request(self, body: dict[str, Any], profile: ModelProfile, cache_response: bool | None,
                        collection: str) -> EmbeddingResult:
         use_cache = self.cache is not None and cache_response is not False
         key = None
         if use_cache:
-            key = self.cache.key("/embeddings", body)
+            key = self.cache.key(self.base_url + "/embeddings", body)
             hit = self.cache.get(key, collection, body)
             if hit is not None:
                 try:
