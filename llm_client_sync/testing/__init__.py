@@ -5,6 +5,7 @@ Nothing in the library imports this package. Extensions add endpoints with
 """
 
 from . import _batches as _batches  # noqa: F401  (registers /v1/files and /v1/batches)
+from . import _responses as _responses  # noqa: F401  (registers /v1/responses)
 from ._openai import MockOpenAIServer, default_reply, fake_embedding, fill_schema, pick_tool_calls, special_reply
 from ._replies import ErrorReply, RawReply, Reply, StreamShape, TextReply, ToolCallReply
 from ._server import (
