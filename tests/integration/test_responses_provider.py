@@ -6,14 +6,13 @@ import threading
 
 import pytest
 
-import llm_client_sync.testing._responses  # noqa: F401  (registers /v1/responses)
 from llm_client_sync.agent import Agent
 from llm_client_sync.errors import BadRequestError, StreamError
 from llm_client_sync.providers.openai import OpenAIProvider
 from llm_client_sync.testing import MockOpenAIServer
 from llm_client_sync.testing._replies import TextReply
 from llm_client_sync.tools import tool
-from llm_client_sync.types import StreamEventType as E
+from llm_client_sync.types import CompletionResult, StreamEventType as E
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -141,3 +140,34 @@ def test_agent_runs_parallel_function_calls(server, provider):
     assert [c["name"] for c in calls] == ["left", "right"]
     assert sorted(o["call_id"] for o in outputs) == sorted(c["call_id"] for c in calls)
     assert sorted(o["output"] for o in outputs) == ["L", "R"]
+
+
+def test_agent_passes_reasoning_items_back_when_messages_carry_them(server, provider, monkeypatch):
+    # the to_message() the lead is asked to adopt: output_items ride on the assistant message
+    original = CompletionResult.to_message
+
+    def to_message(self):
+        msg = original(self)
+        if self.output_items:
+            msg["output_items"] = [dict(i) for i in self.output_items]
+        return msg
+
+    monkeypatch.setattr(CompletionResult, "to_message", to_message)
+
+    @tool
+    def lookup(key: str) -> str:
+        """Look a key up."""
+        return key.upper()
+
+    server.add_tool_calls([("lookup", {"key": "a"}), ("lookup", {"key": "b"})])
+    server.add_tool_calls([("lookup", {"key": "c"})])
+    server.add_text("ABC")
+    result = Agent(provider, tools=[lookup], system_message="Be brief.").run("go")
+    assert (result.status, result.content, result.num_turns) == ("completed", "ABC", 3)
+    last = bodies(server)[2]
+    assert last["instructions"] == "Be brief."
+    kinds = [i.get("type", "message") for i in last["input"]]
+    assert kinds == ["message", "reasoning", "function_call", "function_call", "function_call_output",
+                     "function_call_output", "reasoning", "function_call", "function_call_output"]
+    # the function calls went back with their ids, so the server checked their reasoning items
+    assert all(i.get("id", "").startswith("fc_mock") for i in last["input"] if i.get("type") == "function_call")
