@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import threading
+from pathlib import Path
 
 import pytest
 
 from llm_client_sync.agent import Agent
-from llm_client_sync.errors import BadRequestError, StreamError
+from llm_client_sync.errors import AuthenticationError, BadRequestError, StreamError
 from llm_client_sync.providers.openai import OpenAIProvider
 from llm_client_sync.testing import MockOpenAIServer
 from llm_client_sync.testing._replies import TextReply
@@ -15,6 +18,7 @@ from llm_client_sync.tools import tool
 from llm_client_sync.types import CompletionResult, StreamEventType as E
 
 pytestmark = pytest.mark.timeout(60)
+WIRE = Path("/work/shared/openai-wire/exchanges")
 
 WEATHER = {"type": "function", "function": {"name": "get_weather", "description": "Weather for a city.",
                                             "parameters": {"type": "object", "properties": {"city": {"type": "string"}},
@@ -171,3 +175,29 @@ def test_agent_passes_reasoning_items_back_when_messages_carry_them(server, prov
                      "function_call_output", "reasoning", "function_call", "function_call_output"]
     # the function calls went back with their ids, so the server checked their reasoning items
     assert all(i.get("id", "").startswith("fc_mock") for i in last["input"] if i.get("type") == "function_call")
+
+
+@dataclasses.dataclass
+class Weather:
+    city: str
+    temp_c: int
+
+
+def test_structured_output_via_text_format(server, provider):
+    r = provider.complete("weather in Oslo", response_format=Weather)
+    fmt = bodies(server)[0]["text"]["format"]
+    assert fmt["type"] == "json_schema" and fmt["name"] == "Weather" and fmt["strict"] is True
+    assert isinstance(r.parsed, Weather) and r.parsed.temp_c == 1
+
+
+@pytest.mark.parametrize("name,cls", [
+    ("error_400_context_length_exceeded_responses__ruby_llm", BadRequestError),
+    ("error_400_model_not_found_responses__dd-trace-py", BadRequestError),
+    ("error_401_invalid_api_key_responses__dd-trace-py", AuthenticationError),
+])
+def test_recorded_error_bodies_raise_typed_errors(server, provider, name, cls):
+    d = json.loads((WIRE / f"{name}.json").read_text())
+    server.add_error(d["status"], body=d["response_body"])
+    with pytest.raises(cls) as info:
+        provider.complete("hi")
+    assert d["response_body"]["error"]["message"][:30] in str(info.value)
