@@ -104,9 +104,9 @@ class MockOpenAIServer(ServerCore):
         special = special_reply(reply, body, self)
         if special is not None:
             return special
+        shape: StreamShape = reply if reply is not None else self.stream_shape
         if reply is None:
             reply = default_reply(body)
-        shape = reply if reply is not None else self.stream_shape
         model = reply.model or body["model"]
         n = int(body.get("n") or 1)
         usage = dict(reply.usage) if reply.usage else _usage(body, reply)
