@@ -204,6 +204,9 @@ class CompletionResult:
             msg["tool_calls"] = [tc.to_openai() for tc in self.tool_calls]
         if self.refusal:
             msg["refusal"] = self.refusal
+        if self.output_items:
+            # Responses API: reasoning/function_call items must go back on the next turn
+            msg["output_items"] = _thaw(list(self.output_items))
         return msg
 
     def to_dict(self) -> dict[str, Any]:

@@ -178,6 +178,9 @@ class ChatProtocol:
     endpoint = "/chat/completions"
 
     def build(self, profile: ModelProfile, messages: list[dict[str, Any]], params: dict[str, Any]) -> dict[str, Any]:
+        if any("output_items" in m for m in messages):
+            # Responses-API items a conversation may carry mean nothing to chat/completions
+            messages = [{k: v for k, v in m.items() if k != "output_items"} for m in messages]
         body: dict[str, Any] = {"model": profile.api_id, "messages": messages}
         if profile.reasoning and "max_tokens" in params and "max_completion_tokens" not in params:
             # reasoning models reject the deprecated max_tokens
