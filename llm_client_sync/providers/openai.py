@@ -179,17 +179,10 @@ class OpenAIProvider:
         n, user, metadata, system, and any extra field, passed through as given.
         """
         body, target = self._prepare(prompt, params)
-        use_cache = self.cache is not None and cache_response is not False
-        key = None
-        if use_cache:
-            key = self.cache.key(self.base_url + self._protocol.endpoint, body)
-            hit = self.cache.get(key, cache_collection, body)
-            if hit is not None:
-                try:
-                    res = CompletionResult.from_dict(hit, cached=True)
-                    return _with_parsed(res, target)
-                except (KeyError, TypeError, ValueError):
-                    pass
+        key, hit = self._cached_completion(body, cache_response, cache_collection)
+        if hit is not None:
+            return _with_parsed(hit, target)
+        use_cache = key is not None
         reservation = self._acquire(body)
         try:
             resp = self.transport.request("POST", self._protocol.endpoint, json=body)
@@ -210,17 +203,10 @@ class OpenAIProvider:
                **params: Any) -> Stream:
         """Like ``complete`` but returns a Stream of StreamEvents (iterate it, or ``.result()``)."""
         body, target = self._prepare(prompt, params)
-        use_cache = self.cache is not None and cache_response is not False
-        key = None
-        if use_cache:
-            key = self.cache.key(self.base_url + self._protocol.endpoint, body)
-            hit = self.cache.get(key, cache_collection, body)
-            if hit is not None:
-                try:
-                    res = _with_parsed(CompletionResult.from_dict(hit, cached=True), target)
-                    return Stream(None, None, events=replay_events(res))  # type: ignore[arg-type]
-                except (KeyError, TypeError, ValueError):
-                    pass
+        key, hit = self._cached_completion(body, cache_response, cache_collection)
+        if hit is not None:
+            return Stream(None, None, events=replay_events(_with_parsed(hit, target)))  # type: ignore[arg-type]
+        use_cache = key is not None
         wire = self._protocol.stream_body(body)
         reservation = self._acquire(body)
         settled = []
@@ -245,6 +231,20 @@ class OpenAIProvider:
             on_fail()
             raise
         return stream
+
+    def _cached_completion(self, body: dict[str, Any], cache_response: bool | None,
+                           collection: str) -> tuple[str | None, CompletionResult | None]:
+        """(cache key or None when not caching, the cached result or None)."""
+        if self.cache is None or cache_response is False:
+            return None, None
+        key = self.cache.key(self.base_url + self._protocol.endpoint, body)
+        hit = self.cache.get(key, collection, body)
+        if hit is not None:
+            try:
+                return key, CompletionResult.from_dict(hit, cached=True)
+            except (KeyError, TypeError, ValueError):
+                pass  # an entry of another shape: treated as a miss and overwritten
+        return key, None
 
     # -- embeddings ------------------------------------------------------------------------
     def embed(self, texts: str | Iterable[str], dimensions: int | None = None, *, model: str | None = None,
