@@ -10,7 +10,10 @@ import pytest
 from llm_client_sync.client import OpenAIClient
 from llm_client_sync.testing import ErrorReply, MockOpenAIServer
 
-WIRE = Path("/work/shared/openai-wire/exchanges")
+# shared/ sits beside the repository (as .ci/run expects); the absolute path is the dev box's
+WIRE = Path(__file__).resolve().parents[2].parent / "shared" / "openai-wire" / "exchanges"
+if not WIRE.is_dir():
+    WIRE = Path("/work/shared/openai-wire/exchanges")
 pytestmark = pytest.mark.skipif(not WIRE.is_dir(), reason="recorded exchanges not available at " + str(WIRE))
 
 KEYS = {"output", "usage", "tool_calls", "finish_reason", "model", "status", "error", "request_id", "cost", "cached"}
