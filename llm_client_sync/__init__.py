@@ -13,9 +13,11 @@ from ._env import load_env as _load_env
 
 _load_env()
 
+from .aio import AsyncAgent, AsyncOpenAIProvider, AsyncStream  # noqa: E402
 from .agent import Agent, AgentConfig, AgentResult, AgentStatus, AgentStream  # noqa: E402
 from .batch import BatchResult, BatchRunner, BatchStats, read_results, write_results  # noqa: E402
 from .cache import CacheBackend, FileCache, PgRedisCache, QdrantCache, ResponseCache, build_cache, cache_key  # noqa: E402
+from .client import OpenAIClient, TextStream  # noqa: E402
 from .conversation import Conversation  # noqa: E402
 from .errors import (  # noqa: E402
     APIConnectionError,
@@ -91,6 +93,9 @@ __all__ = [
     "AgentResult",
     "AgentStatus",
     "AgentStream",
+    "AsyncAgent",
+    "AsyncOpenAIProvider",
+    "AsyncStream",
     "AuthenticationError",
     "BadRequestError",
     "BatchResult",
@@ -118,6 +123,7 @@ __all__ = [
     "MaxTurnsExceededError",
     "ModelProfile",
     "NotFoundError",
+    "OpenAIClient",
     "OpenAIProvider",
     "PermissionDeniedError",
     "PgRedisCache",
@@ -138,6 +144,7 @@ __all__ = [
     "StreamEventType",
     "TextEmbedding3Large",
     "TextEmbedding3Small",
+    "TextStream",
     "Timeout",
     "Tool",
     "ToolCall",

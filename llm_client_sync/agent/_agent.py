@@ -82,7 +82,7 @@ class Agent:
         ``{"event": "tool_call", ...}`` and ``{"event": "tool_result", "tool_name": ..., ...}``;
         ERROR if a model call fails; and finally DONE carrying the AgentResult.
         """
-        return AgentStream(self._loop(prompt, params, streaming=True))
+        return AgentStream(self._loop(prompt, params, streaming=True), self)
 
     def cancel(self) -> None:
         """Stop the run in progress after its current step (model call or tool batch)."""
@@ -207,6 +207,7 @@ class _Run:
         if not self.streaming:
             return provider.complete(messages, **self.params)
         with provider.stream(messages, **self.params) as stream:
+            self.agent._live_stream = stream  # lets AgentStream.close() from another thread reach it
             for event in stream:
                 if event.type in _PASS_THROUGH and event.choice == 0:
                     yield event
@@ -291,8 +292,9 @@ class AgentStream:
         'completed'
     """
 
-    def __init__(self, events: Iterator[StreamEvent]) -> None:
+    def __init__(self, events: Iterator[StreamEvent], agent: Any = None) -> None:
         self._events = events
+        self._agent = agent
         self._result: AgentResult | None = None
         self._closed = False
 
@@ -325,4 +327,13 @@ class AgentStream:
         """Stop early: closes the model stream in progress and releases the agent."""
         if not self._closed:
             self._closed = True
-            self._events.close()  # type: ignore[attr-defined]
+            try:
+                self._events.close()  # type: ignore[attr-defined]
+            except ValueError:
+                # being iterated in another thread: close the model stream it is blocked on,
+                # and stop the loop after the current step
+                live = getattr(self._agent, "_live_stream", None)
+                if self._agent is not None:
+                    self._agent.cancel()
+                if live is not None:
+                    live.close()
