@@ -258,10 +258,14 @@ def worker(client: str, task: str, urls: dict[str, str], n: int) -> None:
 # ---------------------------------------------------------------------------------------------
 def import_time(client: str, runs: int = 5) -> float:
     code = f"import time; t = time.perf_counter(); {IMPORTS[client]}; print(time.perf_counter() - t)"
-    env = dict(os.environ, LLM_CLIENT_SYNC_NO_DOTENV="1")
+    # default settings (the .env lookup included, as a user gets it), from an empty folder
+    env = {k: v for k, v in os.environ.items() if k != "LLM_CLIENT_SYNC_NO_DOTENV"}
+    env["PYTHONPATH"] = os.path.dirname(os.path.dirname(HERE))
     samples = []
     for _ in range(runs):
-        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env)
+        with tempfile.TemporaryDirectory() as cwd:
+            out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                                 env=env, cwd=cwd)
         if out.returncode:
             raise RuntimeError(out.stderr.strip().splitlines()[-1])
         samples.append(float(out.stdout) * 1000)
