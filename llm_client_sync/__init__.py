@@ -13,13 +13,7 @@ from ._env import load_env as _load_env
 
 _load_env()
 
-from .aio import AsyncAgent, AsyncOpenAIProvider, AsyncStream  # noqa: E402
-from .agent import Agent, AgentConfig, AgentResult, AgentStatus, AgentStream  # noqa: E402
-from .batch import BatchResult, BatchRunner, BatchStats, read_results, write_results  # noqa: E402
-from .cache import CacheBackend, FileCache, PgRedisCache, QdrantCache, ResponseCache, build_cache, cache_key  # noqa: E402
-from .client import OpenAIClient, TextStream  # noqa: E402
-from .conversation import Conversation  # noqa: E402
-from .errors import (  # noqa: E402
+from .errors import (  # noqa: E402,F401
     APIConnectionError,
     APIError,
     APIStatusError,
@@ -41,7 +35,7 @@ from .errors import (  # noqa: E402
     ToolError,
     UnprocessableEntityError,
 )
-from .models import (  # noqa: E402
+from .models import (  # noqa: E402,F401
     GPT5,
     GPT51,
     GPT52,
@@ -54,24 +48,10 @@ from .models import (  # noqa: E402
     list_profiles,
     register_profile,
 )
-from .providers._stream import Stream  # noqa: E402
-from .providers.openai import OpenAIProvider  # noqa: E402
-from .rate_limit import RateLimit, RateLimiter, Reservation  # noqa: E402
-from .rate_limit_redis import RedisRateLimiter  # noqa: E402
-from .streaming import (  # noqa: E402
-    BufferingAdapter,
-    CallbackAdapter,
-    PusherAdapter,
-    SSEAdapter,
-    WebSocketAdapter,
-    collect_stream,
-    django_response,
-    flask_response,
-)
-from .tokens import configure_tokenizer, count_messages, count_tokens, is_exact  # noqa: E402
-from .tools import Tool, ToolRegistry, ToolResult, sync_tool, tool  # noqa: E402
-from .transport import RetryPolicy, Timeout  # noqa: E402
-from .types import (  # noqa: E402
+from .providers._stream import Stream  # noqa: E402,F401
+from .providers.openai import OpenAIProvider  # noqa: E402,F401
+from .transport import RetryPolicy, Timeout  # noqa: E402,F401
+from .types import (  # noqa: E402,F401
     Choice,
     CompletionResult,
     EmbeddingResult,
@@ -80,6 +60,70 @@ from .types import (  # noqa: E402
     ToolCall,
     Usage,
 )
+
+# everything else loads on first use (PEP 562), so `import llm_client_sync` stays light
+_LAZY = {
+    "Agent": ".agent",
+    "AgentConfig": ".agent",
+    "AgentResult": ".agent",
+    "AgentStatus": ".agent",
+    "AgentStream": ".agent",
+    "AsyncAgent": ".aio",
+    "AsyncOpenAIProvider": ".aio",
+    "AsyncStream": ".aio",
+    "BatchResult": ".batch",
+    "BatchRunner": ".batch",
+    "BatchStats": ".batch",
+    "BufferingAdapter": ".streaming",
+    "CacheBackend": ".cache",
+    "CallbackAdapter": ".streaming",
+    "Conversation": ".conversation",
+    "FileCache": ".cache",
+    "OpenAIClient": ".client",
+    "PgRedisCache": ".cache",
+    "PusherAdapter": ".streaming",
+    "QdrantCache": ".cache",
+    "RateLimit": ".rate_limit",
+    "RateLimiter": ".rate_limit",
+    "RedisRateLimiter": ".rate_limit_redis",
+    "Reservation": ".rate_limit",
+    "ResponseCache": ".cache",
+    "SSEAdapter": ".streaming",
+    "TextStream": ".client",
+    "Tool": ".tools",
+    "ToolRegistry": ".tools",
+    "ToolResult": ".tools",
+    "WebSocketAdapter": ".streaming",
+    "build_cache": ".cache",
+    "cache_key": ".cache",
+    "collect_stream": ".streaming",
+    "configure_tokenizer": ".tokens",
+    "count_messages": ".tokens",
+    "count_tokens": ".tokens",
+    "django_response": ".streaming",
+    "flask_response": ".streaming",
+    "is_exact": ".tokens",
+    "read_results": ".batch",
+    "sync_tool": ".tools",
+    "tool": ".tools",
+    "write_results": ".batch",
+}
+
+
+def __getattr__(name: str):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'llm_client_sync' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __version__ = "0.1.0"
 
