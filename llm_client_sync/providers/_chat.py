@@ -15,15 +15,17 @@ __all__ = ["ChatProtocol", "ChatAccumulator", "parse_chat_response"]
 E = StreamEventType
 
 
-def _result(choices: list[Choice], usage: Usage, profile: ModelProfile, *, model: str | None,
-            request_id: str | None, raw: Any, response_id: str | None, reasoning: str | None) -> CompletionResult:
+def build_result(choices: list[Choice], usage: Usage, profile: ModelProfile, *, model: str | None,
+                 request_id: str | None, raw: Any, response_id: str | None, reasoning: str | None,
+                 output_items: Any = ()) -> CompletionResult:
+    """The one place a CompletionResult is assembled (and its cost computed) for both protocols."""
     first = choices[0] if choices else Choice(0, None)
     return CompletionResult(
         content=first.content, tool_calls=first.tool_calls, usage=usage,
         cost=profile.cost(usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens),
         model=model, finish_reason=first.finish_reason, refusal=first.refusal, request_id=request_id,
         raw=freeze(raw) if raw is not None else None, reasoning=reasoning, choices=tuple(choices),
-        response_id=response_id)
+        response_id=response_id, output_items=freeze(list(output_items)))
 
 
 def parse_chat_response(data: Mapping[str, Any], profile: ModelProfile, request_id: str | None = None) -> CompletionResult:
@@ -40,7 +42,7 @@ def parse_chat_response(data: Mapping[str, Any], profile: ModelProfile, request_
         if reasoning is None:
             reasoning = msg.get("reasoning_content") or msg.get("reasoning")
     choices.sort(key=lambda c: c.index)
-    return _result(choices, Usage.from_api(data.get("usage")), profile, model=data.get("model"),
+    return build_result(choices, Usage.from_api(data.get("usage")), profile, model=data.get("model"),
                    request_id=request_id, raw=data, response_id=data.get("id"), reasoning=reasoning)
 
 
@@ -167,7 +169,7 @@ class ChatAccumulator:
             choices.append(Choice(idx, content, calls, st.finish, "".join(st.refusal) or None))
             if reasoning is None and st.reasoning:
                 reasoning = "".join(st.reasoning)
-        return _result(choices, self.usage or Usage(), self.profile, model=self.model,
+        return build_result(choices, self.usage or Usage(), self.profile, model=self.model,
                        request_id=self.request_id, raw=None, response_id=self.id, reasoning=reasoning)
 
 

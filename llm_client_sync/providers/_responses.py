@@ -12,9 +12,10 @@ import json
 from typing import Any, Mapping
 
 from .._sse import ServerSentEvent
+from ._chat import build_result
 from ..errors import ConfigurationError, LLMClientError, StreamError
 from ..models import ModelProfile
-from ..types import Choice, CompletionResult, StreamEvent, StreamEventType, ToolCall, Usage, freeze
+from ..types import Choice, CompletionResult, StreamEvent, StreamEventType, ToolCall, Usage
 
 __all__ = ["ResponsesProtocol", "ResponsesAccumulator", "parse_responses_response"]
 
@@ -206,13 +207,9 @@ def _build(texts: list[str], refusals: list[str], calls: list[ToolCall], reasoni
            request_id: str | None, response_id: str | None, raw: Any) -> CompletionResult:
     content = "".join(texts) if texts else (None if calls or refusals else "")
     refusal = "".join(refusals) or None
-    choice = Choice(0, content, tuple(calls), finish, refusal)
-    return CompletionResult(
-        content=content, tool_calls=tuple(calls), usage=usage,
-        cost=profile.cost(usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens),
-        model=model, finish_reason=finish, refusal=refusal, request_id=request_id,
-        raw=freeze(raw) if raw is not None else None, reasoning=reasoning or None,
-        choices=(choice,), response_id=response_id, output_items=freeze(items))
+    return build_result([Choice(0, content, tuple(calls), finish, refusal)], usage, profile, model=model,
+                        request_id=request_id, raw=raw, response_id=response_id, reasoning=reasoning or None,
+                        output_items=items)
 
 
 def parse_responses_response(data: Mapping[str, Any], profile: ModelProfile,
