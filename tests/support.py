@@ -1,0 +1,46 @@
+"""The one place tests find ``../shared`` and decide whether a missing service skips or fails.
+
+``LLM_CLIENT_SYNC_SHARED`` names the shared/ directory; otherwise it is ``../shared`` beside the
+checkout. A missing fixture directory or service is a skip locally and a failure when
+``LLM_CLIENT_SYNC_REQUIRE_SERVICES=1`` (as in ``.ci/run``).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def shared_dir() -> Path:
+    """The shared/ directory (it may not exist: see ``shared_path``)."""
+    env = os.environ.get("LLM_CLIENT_SYNC_SHARED")
+    return Path(env).resolve() if env else (REPO.parent / "shared").resolve()
+
+
+def require_services() -> bool:
+    return os.environ.get("LLM_CLIENT_SYNC_REQUIRE_SERVICES") == "1"
+
+
+def require_service(reason: str) -> None:
+    """Skip the current test, or fail it when services are required."""
+    if require_services():
+        pytest.fail(f"required service or fixture missing: {reason}")
+    pytest.skip(reason)
+
+
+def shared_path(*parts: str, required: bool = True) -> Path:
+    """A path under shared/; when it is missing and ``required``, skip (or fail under CI)."""
+    path = shared_dir().joinpath(*parts)
+    if required and not path.exists():
+        require_service(f"{path} not found (set LLM_CLIENT_SYNC_SHARED or put shared/ beside the checkout)")
+    return path
+
+
+def shared_path_or_none(*parts: str) -> Path | None:
+    """For collection-time use (parametrize): the path, or None when it is missing."""
+    path = shared_dir().joinpath(*parts)
+    return path if path.exists() else None
