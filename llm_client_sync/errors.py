@@ -7,10 +7,12 @@ from typing import Any, Mapping
 __all__ = [
     "APIConnectionError",
     "APIError",
+    "APIResponseValidationError",
     "APIStatusError",
     "APITimeoutError",
     "AuthenticationError",
     "BadRequestError",
+    "BudgetExceededError",
     "CacheError",
     "ConfigurationError",
     "ConflictError",
@@ -18,6 +20,7 @@ __all__ = [
     "InternalServerError",
     "LLMClientError",
     "MaxTurnsExceededError",
+    "MissingDependencyError",
     "NotFoundError",
     "PermissionDeniedError",
     "RateLimitError",
@@ -52,6 +55,19 @@ class APIConnectionError(APIError):
 
 class APITimeoutError(APIConnectionError):
     """A connect or read timeout, or the total deadline, passed."""
+
+
+class APIResponseValidationError(APIError):
+    """A 2xx answer whose body is not what the endpoint documents (not JSON, missing fields,
+    wrong types, not UTF-8, too deep, too large).
+
+    ``body`` holds the first bytes of the body as text; the message shows them and suggests
+    checking ``base_url`` when the body does not look like an API response at all.
+    """
+
+    def __init__(self, message: str, *, body: Any = None, request_id: str | None = None) -> None:
+        super().__init__(message, request_id=request_id)
+        self.body = body
 
 
 class APIStatusError(APIError):
@@ -161,6 +177,25 @@ class MaxTurnsExceededError(LLMClientError):
 
 class CacheError(LLMClientError):
     """A cache backend is misconfigured or returned an entry that is not ours."""
+
+
+class BudgetExceededError(LLMClientError):
+    """A call would cross a ``Budget`` (USD or tokens); raised before the call is sent.
+
+    ``spent`` and ``limit`` are in the budget's unit; ``estimate`` is what the refused call was
+    estimated to cost.
+    """
+
+    def __init__(self, message: str, *, spent: float | None = None, limit: float | None = None,
+                 estimate: float | None = None) -> None:
+        super().__init__(message)
+        self.spent = spent
+        self.limit = limit
+        self.estimate = estimate
+
+
+class MissingDependencyError(LLMClientError, ImportError):
+    """An optional feature was used without its extra; the message names the pip command."""
 
 
 class RateLimitTimeoutError(LLMClientError):

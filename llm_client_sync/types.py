@@ -68,6 +68,7 @@ class Usage:
     total_tokens: int = 0
     reasoning_tokens: int = 0
     cached_tokens: int = 0
+    cache_write_tokens: int = 0
 
     def __add__(self, other: "Usage") -> "Usage":
         if not isinstance(other, Usage):
@@ -78,6 +79,7 @@ class Usage:
             self.total_tokens + other.total_tokens,
             self.reasoning_tokens + other.reasoning_tokens,
             self.cached_tokens + other.cached_tokens,
+            self.cache_write_tokens + other.cache_write_tokens,
         )
 
     @classmethod
@@ -95,6 +97,7 @@ class Usage:
             total_tokens=int(data.get("total_tokens") or prompt + completion),
             reasoning_tokens=int(cdet.get("reasoning_tokens") or 0),
             cached_tokens=int(pdet.get("cached_tokens") or 0),
+            cache_write_tokens=int(pdet.get("cache_write_tokens") or 0),
         )
 
     def to_dict(self) -> dict[str, int]:
@@ -104,6 +107,7 @@ class Usage:
             "total_tokens": self.total_tokens,
             "reasoning_tokens": self.reasoning_tokens,
             "cached_tokens": self.cached_tokens,
+            "cache_write_tokens": self.cache_write_tokens,
         }
 
 
@@ -167,6 +171,30 @@ class Choice:
 
 
 @dataclass(frozen=True, slots=True)
+class Attempt:
+    """A failed attempt of a fail-over chain: who was tried, why it failed, how long it took.
+
+    Failed attempts are listed on the result but never billed into its ``cost``.
+    """
+
+    provider: str
+    model: str
+    error_type: str
+    message: str
+    status_code: int | None = None
+    elapsed: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"provider": self.provider, "model": self.model, "error_type": self.error_type,
+                "message": self.message, "status_code": self.status_code, "elapsed": self.elapsed}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "Attempt":
+        return cls(str(data["provider"]), str(data["model"]), str(data["error_type"]), str(data["message"]),
+                   data.get("status_code"), float(data.get("elapsed") or 0.0))
+
+
+@dataclass(frozen=True, slots=True)
 class CompletionResult:
     """The assembled answer of one model call (streamed or not).
 
@@ -191,6 +219,8 @@ class CompletionResult:
     response_id: str | None = None
     output_items: tuple[Mapping[str, Any], ...] = ()
     cached: bool = False
+    provider: str | None = None
+    attempts: tuple[Attempt, ...] = ()
 
     @property
     def text(self) -> str:
@@ -234,6 +264,8 @@ class CompletionResult:
             ],
             "response_id": self.response_id,
             "output_items": _thaw(list(self.output_items)),
+            "provider": self.provider,
+            "attempts": [a.to_dict() for a in self.attempts],
         }
 
     @classmethod
@@ -267,6 +299,8 @@ class CompletionResult:
             response_id=data.get("response_id"),
             output_items=freeze(list(data.get("output_items") or ())),
             cached=cached,
+            provider=data.get("provider"),
+            attempts=tuple(Attempt.from_dict(a) for a in data.get("attempts") or ()),
         )
 
 

@@ -74,7 +74,7 @@ def test_success_dict_has_every_legacy_key_and_plain_values():
     assert out == {
         "output": "hi there",
         "usage": {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5, "reasoning_tokens": 1,
-                  "cached_tokens": 0},
+                  "cached_tokens": 0, "cache_write_tokens": 0},
         "tool_calls": [{"id": "call_1", "name": "get_weather", "arguments": {"city": "Tokyo", "days": [1, 2]},
                         "raw_arguments": '{"city": "Tokyo", "days": [1, 2]}'}],
         "finish_reason": "tool_calls", "model": "gpt-5-nano-2025-08-07", "status": "success", "error": None,
