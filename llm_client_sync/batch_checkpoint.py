@@ -17,6 +17,7 @@ import time
 from array import array
 from typing import Any, Callable, Iterator, Mapping
 
+from ._redact import redact
 from .errors import ConfigurationError
 
 __all__ = ["Checkpoint", "fingerprint", "FORMAT_VERSION"]
@@ -181,7 +182,7 @@ class Checkpoint:
     # -- writing -------------------------------------------------------------------------------
     def append(self, rec: Mapping[str, Any]) -> None:
         """Write one finished item (a complete line in one write)."""
-        line = json.dumps(rec, separators=(",", ":"), ensure_ascii=False, default=str).encode("utf-8") + b"\n"
+        line = json.dumps(redact(rec), separators=(",", ":"), ensure_ascii=False, default=str).encode("utf-8") + b"\n"
         offset = self._fh.tell()
         self._write_raw(line)
         self._remember(rec, offset)

@@ -19,6 +19,7 @@ import requests
 import urllib3
 from requests.adapters import HTTPAdapter
 
+from ._redact import check_api_key, scrub_exception
 from .errors import (
     APIConnectionError,
     APIStatusError,
@@ -230,6 +231,7 @@ class StreamResponse:
 
 
 def _stream_error(exc: BaseException, request_id: str | None) -> StreamError:
+    scrub_exception(exc)
     text = type(exc).__name__
     if isinstance(exc, (requests.exceptions.ReadTimeout, urllib3.exceptions.ReadTimeoutError, TimeoutError)):
         return StreamError(f"stream idle timeout: no data received ({text})", request_id=request_id)
@@ -267,7 +269,7 @@ class Transport:
         if pool_maxsize < 1:
             raise ConfigurationError("pool_maxsize must be at least 1")
         self.base_url = base_url.rstrip("/")
-        self._auth = _BearerAuth(api_key)
+        self._auth = _BearerAuth(check_api_key(api_key))
         self._headers = {"User-Agent": _USER_AGENT, **(headers or {})}
         self.timeout = Timeout.coerce(timeout)
         self.retry = retry or RetryPolicy()
@@ -425,6 +427,7 @@ def _status_error(status: int, body: Any, headers: Mapping[str, str], rid: str |
 
 
 def _connection_error(exc: BaseException) -> APIConnectionError:
+    scrub_exception(exc)  # requests/urllib3 messages hold URLs and header values
     if isinstance(exc, requests.exceptions.Timeout):
         return APITimeoutError(f"request timed out ({type(exc).__name__})")
     reason = str(exc)

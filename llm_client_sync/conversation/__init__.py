@@ -14,6 +14,7 @@ from collections import abc
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator, Mapping
 
+from .._redact import redact
 from ..errors import ConfigurationError
 from ..models import ModelProfile
 from ..tokens import Tokenizer, get_tokenizer
@@ -22,6 +23,8 @@ from ._truncate import STRATEGIES, Marker, select
 __all__ = ["Conversation"]
 
 FORMAT_VERSION = 1
+#: ``load`` refuses larger files: a conversation file is text a model read, not a data dump.
+MAX_FILE_BYTES = 256 * 1024 * 1024
 _ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
 
 
@@ -308,14 +311,19 @@ class Conversation:
         kwargs = {k: data[k] for k in ("max_tokens", "truncation_strategy", "reserve_tokens", "model")
                   if data.get(k) is not None}
         conv = cls(data.get("system_message"), **kwargs)
-        for message in data["messages"]:
-            conv.add_message(message)
+        try:
+            for message in data["messages"]:
+                conv.add_message(message)
+        except RecursionError as exc:
+            raise ConfigurationError("a message in the serialised Conversation is nested too deeply") from exc
+        _check_paired(conv._entries)
         return conv
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write ``to_dict()`` as JSON atomically (temp file in the same directory + rename)."""
         target = os.fspath(path)
-        payload = json.dumps(self.to_dict(), ensure_ascii=False, indent=1)
+        # an API key pasted into a message or echoed by a tool never reaches the file
+        payload = json.dumps(redact(self.to_dict()), ensure_ascii=False, indent=1)
         directory = os.path.dirname(os.path.abspath(target))
         fd, tmp = tempfile.mkstemp(prefix=".conversation-", suffix=".tmp", dir=directory)
         try:
@@ -332,12 +340,65 @@ class Conversation:
             raise
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> "Conversation":
-        """Read a file written by ``save``; ConfigurationError names the file if it is corrupt."""
+    def load(cls, path: str | os.PathLike[str], *, max_bytes: int = MAX_FILE_BYTES) -> "Conversation":
+        """Read a file written by ``save``.
+
+        Raises:
+            ConfigurationError: the file is larger than ``max_bytes``, not UTF-8, truncated or
+                not JSON, nested too deeply, not a Conversation, or its tool calls and tool
+                results are not paired (the API would refuse the history with a 400).
+            OSError: the file cannot be opened (FileNotFoundError, PermissionError, ...).
+        """
         target = os.fspath(path)
-        with open(target, encoding="utf-8") as fh:
-            text = fh.read()
+        with open(target, "rb") as fh:
+            raw = fh.read(max_bytes + 1)
+        if len(raw) > max_bytes:
+            raise ConfigurationError(f"{target} is not a valid conversation file: larger than "
+                                     f"max_bytes={max_bytes}")
         try:
-            return cls.from_dict(json.loads(text))
-        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ConfigurationError(f"{target} is not a valid conversation file: not UTF-8 text "
+                                     f"(byte {exc.start})") from exc
+        try:
+            data = json.loads(text)
+        except RecursionError as exc:
+            raise ConfigurationError(f"{target} is not a valid conversation file: nested too deeply") from exc
+        except ValueError as exc:
+            raise ConfigurationError(f"{target} is not a valid conversation file: not JSON (truncated, "
+                                     f"or not written by Conversation.save): {exc}") from exc
+        try:
+            return cls.from_dict(data)
+        except ConfigurationError as exc:
             raise ConfigurationError(f"{target} is not a valid conversation file: {exc}") from exc
+        except (ValueError, TypeError, KeyError, AttributeError, RecursionError) as exc:
+            raise ConfigurationError(f"{target} is not a valid conversation file: "
+                                     f"{type(exc).__name__}: {exc}") from exc
+
+
+def _check_paired(entries: list[_Entry]) -> None:
+    """Every assistant tool call is answered by one tool message before the next other message,
+    and every tool message answers a pending call."""
+    pending: dict[str, int] = {}
+    for pos, entry in enumerate(entries, start=1):
+        message = entry.message
+        role = message["role"]
+        if role == "tool":
+            call_id = str(message["tool_call_id"])
+            if call_id not in pending:
+                raise ConfigurationError(f"message {pos} is a tool result for {call_id!r}, which no "
+                                         "preceding assistant message called (or was answered already)")
+            del pending[call_id]
+            continue
+        if pending:
+            raise ConfigurationError(f"tool call(s) {sorted(pending)} of message {min(pending.values())} "
+                                     f"have no tool result before message {pos}")
+        if role == "assistant":
+            for call in message.get("tool_calls") or ():
+                call_id = str(call.get("id"))
+                if call_id in pending:
+                    raise ConfigurationError(f"message {pos} repeats tool call id {call_id!r}")
+                pending[call_id] = pos
+    if pending:
+        raise ConfigurationError(f"tool call(s) {sorted(pending)} of message {min(pending.values())} "
+                                 "have no tool result (the history ends before them)")

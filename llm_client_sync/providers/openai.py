@@ -13,6 +13,7 @@ import os
 import sys
 from typing import Any, Iterable, Mapping
 
+from .._redact import check_api_key
 from ..errors import ConfigurationError, LLMClientError
 from ..models import ModelProfile, get_profile
 from ..transport import RetryPolicy, Timeout, Transport
@@ -77,7 +78,8 @@ class OpenAIProvider:
         self._protocol = _protocol(api)
         if not isinstance(max_retries, int) or max_retries < 0:
             raise ConfigurationError("max_retries must be a non-negative integer")
-        key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY")
+        key = check_api_key(api_key) if api_key is not None else check_api_key(
+            os.environ.get("OPENAI_API_KEY"), name="OPENAI_API_KEY")
         self.base_url = (base_url or os.environ.get("OPENAI_BASE_URL") or _DEFAULT_BASE_URL).rstrip("/")
         extra = dict(headers or {})
         if organization or os.environ.get("OPENAI_ORG_ID"):
