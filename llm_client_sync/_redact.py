@@ -26,8 +26,8 @@ _lock = threading.Lock()
 _SHAPES = re.compile(
     r"(?P<scheme>\b(?:Bearer|Basic|Token)\s+)[A-Za-z0-9._~+/=\-]{3,}"  # auth header values
     r"|(?<![A-Za-z0-9])(?:sk|rk|pk)-[A-Za-z0-9_\-]{8,}"               # OpenAI-style keys
-    r"|(?P<url>://)[^/@\s\"']+@"                                       # user:password@ in URLs
-    r"|(?P<pw>\b(?:password|passwd|api[_-]?key|secret)\s*[=:]\s*)[^\s&\"',;]+",  # key=value
+    r"|(?P<url>://)[^/@\s\"']{3,}@"                                       # user:password@ in URLs
+    r"|(?P<pw>\b(?:password|passwd|api[_-]?key|access_token)\s*=\s*)[^\s&\"',;]{3,}",  # key=value
     re.IGNORECASE,
 )
 

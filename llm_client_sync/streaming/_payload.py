@@ -5,12 +5,17 @@ from __future__ import annotations
 import dataclasses
 import enum
 import json
+import re
 from typing import Any, Mapping
 
+from .._redact import redact
 from ..errors import APIStatusError, LLMClientError
 from ..types import StreamEvent, StreamEventType, ToolCall, Usage
 
-__all__ = ["dumps", "error_summary", "event_payload", "resolve_names", "result_summary"]
+__all__ = ["clean_text", "dumps", "error_summary", "event_payload", "resolve_names", "result_summary",
+           "safe_text"]
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 # Attributes copied from a DONE result; duck-typed so an agent's result works as well.
 _RESULT_FIELDS = ("content", "reasoning", "finish_reason", "refusal", "model", "request_id",
@@ -37,9 +42,26 @@ def _jsonable(obj: Any) -> Any:
     return str(obj)
 
 
+def clean_text(text: str) -> str:
+    """``text`` encodable as UTF-8: a surrogate pair held as two code points is joined, a lone
+    surrogate (half of a pair the model's stream split across chunks) becomes U+FFFD."""
+    if _SURROGATE.search(text) is None:
+        return text
+    return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+
+
+def safe_text(text: str) -> str:
+    """What may be sent to a browser: UTF-8 encodable, with every secret redacted."""
+    return redact(clean_text(text))
+
+
 def dumps(obj: Any) -> str:
-    """Compact JSON, UTF-8 text kept as is; unknown objects fall back to a dict or ``str``."""
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"), default=_jsonable)
+    """Compact JSON, UTF-8 text kept as is; unknown objects fall back to a dict or ``str``.
+
+    Every adapter's payload goes through here, so it is also where secrets are redacted and
+    split surrogates made encodable (``safe_text``).
+    """
+    return safe_text(json.dumps(obj, ensure_ascii=False, separators=(",", ":"), default=_jsonable))
 
 
 def tool_call_summary(tc: ToolCall) -> dict[str, Any]:

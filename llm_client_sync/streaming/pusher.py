@@ -10,7 +10,7 @@ from typing import Any, Callable, Iterable, Mapping
 
 from ..errors import ConfigurationError, LLMClientError
 from ..types import StreamEvent, StreamEventType, ToolCall
-from ._payload import dumps, error_summary
+from ._payload import clean_text, dumps, error_summary
 from ._upstream import close_upstream
 from .callbacks import EventBuffer, as_exception
 
@@ -51,6 +51,7 @@ class TokenCoalescer:
         self._budget = 0
 
     def add_text(self, name: str, text: str) -> None:
+        text = clean_text(text)  # a lone surrogate cannot be measured (or sent) as UTF-8
         if self._name != name:
             self.finish()
         if self._name is None:

@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from llm_client_sync.errors import RateLimitError, StreamError
+from llm_client_sync.errors import ConfigurationError, RateLimitError, StreamError
 from llm_client_sync.streaming import (
     SSE_HEADERS,
     BufferingAdapter,
@@ -362,7 +362,7 @@ def test_websocket_accepts_a_callable_and_renames_types():
     sent: list[str] = []
     WebSocketAdapter(sent.append, event_names={"meta": None, "usage": None, "token": "t"}).consume(events("a"))
     assert [json.loads(m)["type"] for m in sent] == ["t", "done"]
-    with pytest.raises(TypeError):
+    with pytest.raises(ConfigurationError, match="send must be a callable"):
         WebSocketAdapter(object())
 
 
