@@ -21,6 +21,7 @@ __all__ = [
     "ToolCall",
     "Usage",
     "freeze",
+    "thaw",
 ]
 
 
@@ -51,12 +52,20 @@ def freeze(value: Any) -> Any:
     return value
 
 
-def _thaw(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _thaw(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_thaw(v) for v in value]
+def thaw(value: Any) -> Any:
+    """The one deep-thaw: mappings (FrozenDict too) to dicts, lists and tuples to lists, as
+    plain mutable JSON (a copy; leaves are shared)."""
+    kind = type(value)
+    if kind is str or value is None:  # the common leaves first: this runs for every message sent
+        return value
+    if kind is dict or isinstance(value, Mapping):
+        return {k: thaw(v) for k, v in value.items()}
+    if kind is list or isinstance(value, (list, tuple)):
+        return [thaw(v) for v in value]
     return value
+
+
+_thaw = thaw  # the name other modules imported
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,10 +147,16 @@ class ToolCall:
             except ValueError as exc:
                 error = f"arguments are not valid JSON: {exc}"
                 args = {}
+            except RecursionError:
+                error, args = "arguments are nested too deeply", {}
         if not isinstance(args, dict):
             error = error or f"arguments must be a JSON object, got {type(args).__name__}"
             args = {}
-        return cls(id=id, name=name, arguments=freeze(args), raw_arguments=text, arguments_error=error)
+        try:
+            frozen = freeze(args)
+        except RecursionError:  # parsed, but too deep to copy: the model gets the error back
+            error, frozen = "arguments are nested too deeply", FrozenDict()
+        return cls(id=id, name=name, arguments=frozen, raw_arguments=text, arguments_error=error)
 
     def to_openai(self) -> dict[str, Any]:
         """The ``tool_calls[]`` entry of an assistant message."""

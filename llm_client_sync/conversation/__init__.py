@@ -10,7 +10,6 @@ import json
 import os
 import tempfile
 import threading
-from collections import abc
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator, Mapping
 
@@ -18,6 +17,7 @@ from .._redact import redact
 from ..errors import ConfigurationError
 from ..models import ModelProfile
 from ..tokens import Tokenizer, get_tokenizer
+from ..types import thaw
 from ._truncate import STRATEGIES, Marker, select
 
 __all__ = ["Conversation"]
@@ -28,16 +28,7 @@ MAX_FILE_BYTES = 256 * 1024 * 1024
 _ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
 
 
-def _copy(value: Any) -> Any:
-    """A plain-JSON deep copy (FrozenDict/tuples become dict/list)."""
-    kind = type(value)
-    if kind is str or value is None:  # the common leaves first: this runs for every message sent
-        return value
-    if kind is dict or isinstance(value, abc.Mapping):
-        return {k: _copy(v) for k, v in value.items()}
-    if kind is list or kind is tuple:
-        return [_copy(v) for v in value]
-    return value
+_copy = thaw  # a plain-JSON deep copy (FrozenDict/tuples become dict/list)
 
 
 def _tool_call_dict(call: Any) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from .._sse import ServerSentEvent
 from ._chat import build_result
 from ..errors import ConfigurationError, LLMClientError, StreamError
 from ..models import ModelProfile
-from ..types import Choice, CompletionResult, StreamEvent, StreamEventType, ToolCall, Usage
+from ..types import Choice, CompletionResult, StreamEvent, StreamEventType, ToolCall, Usage, thaw
 
 __all__ = ["ResponsesProtocol", "ResponsesAccumulator", "parse_responses_response"]
 
@@ -26,13 +26,7 @@ _UNSUPPORTED = ("stop", "seed", "logprobs", "frequency_penalty", "presence_penal
 _PASS_BACK = ("reasoning", "function_call")
 
 
-def _plain(value: Any) -> Any:
-    """FrozenDict/tuple -> dict/list (results are frozen; bodies must be mutable JSON)."""
-    if isinstance(value, Mapping):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
+_plain = thaw  # FrozenDict/tuple -> dict/list (results are frozen; bodies must be mutable JSON)
 
 
 def _text_of(content: Any) -> str:

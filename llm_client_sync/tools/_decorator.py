@@ -12,7 +12,7 @@ from typing import Any, Callable, Mapping, TypeVar, overload
 
 from ..errors import ToolError
 from ._schema import convert_value, function_parameters, type_to_schema
-from ._validate import validate
+from ._validate import SchemaError, check_schema, validate
 
 __all__ = ["Tool", "sync_tool", "tool"]
 
@@ -55,6 +55,14 @@ class Tool:
         # strict schemas make every key required and send null for "not given"
         self._null_means_default = frozenset(
             k for k in self._defaults if self.strict and k in annotations and not _accepts_none(annotations[k]))
+        if parameters is not None:
+            if not isinstance(parameters, Mapping):
+                raise ToolError(f"parameters of tool {self.name!r} must be a JSON schema dict, "
+                                f"got {type(parameters).__name__}")
+            try:
+                check_schema(parameters)
+            except SchemaError as exc:
+                raise ToolError(f"tool {self.name!r}: {exc}") from exc
         self.parameters: dict[str, Any] = dict(parameters) if parameters is not None else schema
         self.description = description if description is not None else summary
         functools.update_wrapper(self, fn)  # type: ignore[arg-type]

@@ -197,6 +197,8 @@ def _decode(arguments: str | Mapping[str, Any] | None) -> tuple[Any, str | None]
         value = json.loads(arguments)
     except ValueError as exc:
         return None, f"the arguments are not valid JSON ({exc})"
+    except RecursionError:
+        return None, "the arguments are nested too deeply; send a flatter JSON object"
     if not isinstance(value, dict):
         return None, f"arguments must be a JSON object, got {type(value).__name__}"
     return value, None
