@@ -75,20 +75,21 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_chat(args: argparse.Namespace) -> int:
+    from ._redact import redact
     from .types import StreamEventType as E
 
     prompt = args.prompt if args.prompt != "-" else sys.stdin.read()
     with _provider(args.model, local=args.local) as provider:
         if args.json:
             result = provider.complete(prompt, system=args.system)
-            print(json.dumps({"content": result.content, "model": result.model, "usage": result.usage.to_dict(),
-                              "cost": result.cost, "finish_reason": result.finish_reason,
-                              "request_id": result.request_id}))
+            print(redact(json.dumps({"content": result.content, "model": result.model,
+                                     "usage": result.usage.to_dict(), "cost": result.cost,
+                                     "finish_reason": result.finish_reason, "request_id": result.request_id})))
             return 0
         with provider.stream(prompt, system=args.system) as stream:
             for ev in stream:
                 if ev.type is E.TOKEN:
-                    print(ev.data, end="", flush=True)
+                    print(redact(ev.data), end="", flush=True)
         print()
     return 0
 
@@ -147,6 +148,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit code (2 for a usage or configuration error, 130 on Ctrl-C)."""
+    from ._redact import redact
     from .errors import ConfigurationError, LLMClientError
 
     args = _parser().parse_args(argv)
@@ -161,7 +163,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("\ninterrupted", file=sys.stderr)
         return 130
     except (ConfigurationError, FileNotFoundError, IsADirectoryError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {redact(str(exc))}", file=sys.stderr)
         return 2
     except LLMClientError as exc:
         print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
