@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import jsonschema
 import pytest
+
+from support import require_service, shared_dir
 
 from llm_client_sync._sse import SSEDecoder
 from llm_client_sync.errors import ConfigurationError, LLMClientError, StreamError
@@ -16,7 +17,7 @@ from llm_client_sync.types import StreamEventType as E
 
 yaml = pytest.importorskip("yaml")
 
-WIRE = Path("/work/shared/openai-wire")
+WIRE = shared_dir() / "openai-wire"
 EXCHANGES = sorted((WIRE / "exchanges").glob("responses_*.json"))
 SPEC = WIRE / "openapi" / "openapi.yaml"
 P = ResponsesProtocol()
@@ -51,7 +52,7 @@ def final_response(body: str) -> dict:
 @pytest.fixture(scope="module")
 def spec():
     if not SPEC.exists():
-        pytest.skip(f"official OpenAPI spec not found at {SPEC}")
+        require_service(f"official OpenAPI spec not found at {SPEC}")
     with SPEC.open() as fh:
         return yaml.load(fh, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
 

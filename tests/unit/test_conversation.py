@@ -8,13 +8,15 @@ import threading
 
 import pytest
 
+from support import shared_dir
+
 from llm_client_sync.conversation import Conversation
 from llm_client_sync.errors import ConfigurationError, ContextWindowExceededError
 from llm_client_sync.models import GPT5Nano
 from llm_client_sync.tokens import _encodings, count_messages
 from llm_client_sync.types import FrozenDict, ToolCall
 
-ENC_DIR = os.environ.get("TIKTOKEN_CACHE_DIR") or "/work/shared/tiktoken"
+ENC_DIR = os.environ.get("TIKTOKEN_CACHE_DIR") or str(shared_dir() / "tiktoken")
 
 
 @pytest.fixture(autouse=True, scope="module")
