@@ -219,7 +219,7 @@ def test_ctrl_c_stops_cleanly_and_the_checkpoint_resumes(tmp_path):
         wait_for_lines(ck, 50, proc)
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=20)
-        assert proc.returncode == 130
+        assert proc.returncode == 130, proc.stderr.read().decode()[-2000:]
         rows = checkpoint_rows(ck)
         assert 50 <= len(rows) < n
         assert len({r["index"] for r in rows}) == len(rows)
@@ -247,7 +247,7 @@ def test_cli_runs_a_jsonl_file_and_resumes(tmp_path):
         assert [r["id"] for r in rows] == ["0", "1", "x"]
         assert rows[1]["result"]["content"] == "You said: as messages"
         again = subprocess.run(cmd, env=env, capture_output=True, timeout=60)
-        assert again.returncode == 0
+        assert again.returncode == 0, again.stderr.decode()
         assert "3 from checkpoint" in again.stderr.decode()
 
 
