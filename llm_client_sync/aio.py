@@ -198,7 +198,7 @@ class AsyncOpenAIProvider:
 
     def __init__(self, *args: Any, provider: OpenAIProvider | None = None, **kwargs: Any) -> None:
         if provider is not None and (args or kwargs):
-            raise LLMClientError("pass an OpenAIProvider or constructor arguments, not both")
+            raise ConfigurationError("pass an OpenAIProvider (provider=) or constructor arguments, not both")
         self.provider = provider if provider is not None else OpenAIProvider(*args, **kwargs)
 
     def __repr__(self) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import json
 import logging
+import os
 import queue
 import threading
 import time
@@ -18,6 +19,7 @@ from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Iterable, Iterator, Mapping
 
+from ._checks import check_int, check_iterable, check_mapping, check_number
 from .batch_checkpoint import NONE, OK, Checkpoint, fingerprint
 from .errors import (
     APIConnectionError,
@@ -223,10 +225,17 @@ class BatchRunner:
                  fsync: str = "interval", progress: bool = False,
                  on_progress: Callable[[BatchStats], None] | None = None, max_in_flight: int | None = None,
                  interrupt_grace: float = 5.0, clock: Callable[[], float] = time.monotonic) -> None:
-        if max_workers < 1:
-            raise ConfigurationError("max_workers must be at least 1")
-        if retries < 0:
-            raise ConfigurationError("retries must be >= 0")
+        if not callable(getattr(provider, "complete", None)):
+            raise ConfigurationError(f"provider must have complete() (an OpenAIProvider), got {type(provider).__name__}")
+        check_int(max_workers, "max_workers")
+        check_int(retries, "retries", minimum=0)
+        check_int(max_in_flight, "max_in_flight", allow_none=True)
+        check_number(interrupt_grace, "interrupt_grace", allow_zero=True)
+        check_mapping(params, "params")
+        if fsync not in ("always", "interval", "never"):
+            raise ConfigurationError(f"fsync must be 'always', 'interval' or 'never', got {fsync!r}")
+        if checkpoint is not None and not isinstance(checkpoint, (str, os.PathLike)):
+            raise ConfigurationError(f"checkpoint must be a file path or None, got {type(checkpoint).__name__}")
         self.provider = provider
         self.max_workers = max_workers
         self.checkpoint = checkpoint
@@ -258,7 +267,7 @@ class BatchRunner:
 
     def iter(self, items: Iterable[Any]) -> Iterator[BatchResult]:
         """Results as they finish (checkpointed ones first as the input reaches them)."""
-        return self._drive(items)
+        return self._drive(check_iterable(items, "items"))
 
     __call__ = run
 

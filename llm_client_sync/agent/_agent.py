@@ -49,6 +49,11 @@ class Agent:
                  clock: Callable[[], float] = time.monotonic) -> None:
         if conversation is not None and system_message is not None:
             raise ConfigurationError("pass system_message or a conversation (with its own system message), not both")
+        if not callable(getattr(provider, "complete", None)) or not callable(getattr(provider, "stream", None)):
+            raise ConfigurationError(f"provider must be a Provider (an OpenAIProvider or anything with complete() "
+                                     f"and stream()), got {type(provider).__name__}")
+        if config is not None and not isinstance(config, AgentConfig):
+            raise ConfigurationError(f"config must be an AgentConfig, got {type(config).__name__}")
         self.provider = provider
         self.config = config or AgentConfig()
         self.tools = tools if isinstance(tools, ToolRegistry) else ToolRegistry(

@@ -13,6 +13,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator, Mapping
 
+from .._checks import check_message, check_str
 from .._redact import redact
 from ..errors import ConfigurationError
 from ..models import ModelProfile
@@ -25,7 +26,6 @@ __all__ = ["Conversation"]
 FORMAT_VERSION = 1
 #: ``load`` refuses larger files: a conversation file is text a model read, not a data dump.
 MAX_FILE_BYTES = 256 * 1024 * 1024
-_ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
 
 
 _copy = thaw  # a plain-JSON deep copy (FrozenDict/tuples become dict/list)
@@ -42,18 +42,13 @@ def _tool_call_dict(call: Any) -> dict[str, Any]:
 
 
 def _checked(message: Any) -> dict[str, Any]:
-    if not isinstance(message, Mapping):
-        raise ConfigurationError(f"a message must be a dict, got {type(message).__name__}")
-    role = message.get("role")
-    if role not in _ROLES:
-        raise ConfigurationError(f"message role must be one of {sorted(_ROLES)}, got {role!r}")
+    check_message(message)
     out = _copy(message)
-    if role == "assistant" and message.get("tool_calls"):
-        out["tool_calls"] = [_tool_call_dict(c) for c in message["tool_calls"]]
-    elif role == "tool" and not message.get("tool_call_id"):
-        raise ConfigurationError("a tool message needs a tool_call_id")
-    if role != "assistant" and "content" not in out:
-        raise ConfigurationError(f"a {role} message needs content")
+    if message["role"] == "assistant" and message.get("tool_calls"):
+        calls = message["tool_calls"]
+        if not isinstance(calls, (list, tuple)):
+            raise ConfigurationError(f"tool_calls must be a list, got {type(calls).__name__}")
+        out["tool_calls"] = [_tool_call_dict(c) for c in calls]
     return out
 
 
@@ -107,7 +102,9 @@ class Conversation:
                 0 <= reserve_tokens < max_tokens):
             raise ConfigurationError(f"reserve_tokens must be an int in [0, max_tokens), got {reserve_tokens!r}")
         if system_message is not None and not isinstance(system_message, str):
-            raise ConfigurationError("system_message must be a string")
+            raise ConfigurationError(f"system_message must be a str or None, got {type(system_message).__name__}")
+        if not isinstance(model, (str, ModelProfile)) or not model:
+            raise ConfigurationError(f"model must be a model name or a ModelProfile, got {model!r}")
         self.max_tokens = max_tokens
         self.truncation_strategy = truncation_strategy
         self.reserve_tokens = reserve_tokens
@@ -138,6 +135,7 @@ class Conversation:
 
     def add_tool_result(self, tool_call_id: str, content: Any, name: str | None = None) -> None:
         """Append the result of one tool call (non-string content is sent as JSON)."""
+        check_str(tool_call_id, "tool_call_id")
         text = content if isinstance(content, str) else json.dumps(content, default=str)
         with self._lock:
             self._append({"role": "tool", "tool_call_id": str(tool_call_id), "content": text}, name)

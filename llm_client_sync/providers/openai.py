@@ -13,6 +13,8 @@ import os
 import sys
 from typing import Any, Iterable, Mapping
 
+from .._checks import (check_completion_params, check_headers, check_int, check_mapping, check_number,
+                       check_str, check_texts)
 from .._redact import check_api_key
 from ..errors import ConfigurationError, LLMClientError
 from ..models import ModelProfile, get_profile
@@ -27,6 +29,25 @@ __all__ = ["OpenAIProvider"]
 _DEFAULT_BASE_URL = "https://api.openai.com/v1"
 _EMBED_MAX_INPUTS = 2048
 _EMBED_MAX_CHARS = 300_000 * 3  # ~300k tokens per request, estimated at 3 chars a token
+
+
+def _check_options(*, max_retries: Any, base_url: Any, organization: Any, project: Any, timeout: Any,
+                   default_params: Any, pool_maxsize: Any, embedding_model: Any, headers: Any, retry: Any) -> None:
+    """Every constructor argument's type and range, before anything is built."""
+    check_int(max_retries, "max_retries", minimum=0)
+    check_int(pool_maxsize, "pool_maxsize")
+    check_str(base_url, "base_url", allow_none=True)
+    check_str(organization, "organization", allow_none=True)
+    check_str(project, "project", allow_none=True)
+    check_mapping(default_params, "default_params")
+    check_headers(headers)
+    if isinstance(timeout, (int, float)) and not isinstance(timeout, bool):
+        check_number(timeout, "timeout")
+    if retry is not None and not isinstance(retry, RetryPolicy):
+        raise ConfigurationError(f"retry must be a RetryPolicy or None, got {type(retry).__name__}")
+    if embedding_model is not None and not isinstance(embedding_model, (str, ModelProfile)):
+        raise ConfigurationError(f"embedding_model must be a model name or a ModelProfile, got "
+                                 f"{type(embedding_model).__name__}")
 
 
 def _protocol(api: str) -> Any:
@@ -76,8 +97,9 @@ class OpenAIProvider:
         self.model = self.profile.api_id
         self.api = api
         self._protocol = _protocol(api)
-        if not isinstance(max_retries, int) or max_retries < 0:
-            raise ConfigurationError("max_retries must be a non-negative integer")
+        _check_options(max_retries=max_retries, base_url=base_url, organization=organization, project=project,
+                       timeout=timeout, default_params=default_params, pool_maxsize=pool_maxsize,
+                       embedding_model=embedding_model, headers=headers, retry=retry)
         key = check_api_key(api_key) if api_key is not None else check_api_key(
             os.environ.get("OPENAI_API_KEY"), name="OPENAI_API_KEY")
         self.base_url = (base_url or os.environ.get("OPENAI_BASE_URL") or _DEFAULT_BASE_URL).rstrip("/")
@@ -121,7 +143,11 @@ class OpenAIProvider:
             from ..rate_limit import RateLimit, build_limiter
 
             if isinstance(rate_limit, Mapping):
-                rate_limit = RateLimit(**rate_limit)
+                try:
+                    rate_limit = RateLimit(**rate_limit)
+                except TypeError as exc:
+                    raise ConfigurationError(f"rate_limit: {exc}; a RateLimit takes rpm, tpm, burst_requests, "
+                                             "burst_tokens, timeout, learn") from exc
             self.limiter = build_limiter(rate_limit, self.profile, self._key_id)
             if self.limiter is not None:
                 self.transport.observers.append(self.limiter.observe)
@@ -162,6 +188,7 @@ class OpenAIProvider:
 
     def _prepare(self, prompt: Any, params: dict[str, Any]) -> tuple[dict[str, Any], Any]:
         params = {**self.default_params, **params}
+        check_completion_params(params)
         system = params.pop("system", None)
         messages = coerce_messages(prompt, system, self.profile)
         check_reasoning_params(self.profile, params)
@@ -257,12 +284,8 @@ class OpenAIProvider:
         embedding model, else ``text-embedding-3-small``. Vectors come as base64 on the wire and
         are decoded without numpy (float lists from servers that ignore encoding_format work too).
         """
-        items = [texts] if isinstance(texts, str) else list(texts)
-        if not items:
-            raise ConfigurationError("embed() needs at least one text")
-        for i, t in enumerate(items):
-            if not isinstance(t, str) or not t:
-                raise ConfigurationError(f"texts[{i}] must be a non-empty string")
+        items = check_texts(texts)
+        check_int(dimensions, "dimensions", allow_none=True)
         profile = get_profile(model or self._embedding_model or
                               (self.profile if self.profile.category == "embedding" else "text-embedding-3-small"))
         vectors: list[list[float]] = []

@@ -9,7 +9,7 @@ import re
 from typing import Any, Mapping
 
 from .._redact import redact
-from ..errors import APIStatusError, LLMClientError
+from ..errors import APIStatusError, ConfigurationError, LLMClientError
 from ..types import StreamEvent, StreamEventType, ToolCall, Usage
 
 __all__ = ["clean_text", "dumps", "error_summary", "event_payload", "resolve_names", "result_summary",
@@ -125,6 +125,15 @@ def event_payload(event: StreamEvent) -> dict[str, Any]:
 def resolve_names(overrides: Mapping[Any, str | None] | None) -> dict[StreamEventType, str | None]:
     """Event type → wire name (None: not sent); keys may be types or their string values."""
     names: dict[StreamEventType, str | None] = {t: t.value for t in StreamEventType}
+    if overrides is not None and not isinstance(overrides, Mapping):
+        raise ConfigurationError(f"event_names must be a dict, got {type(overrides).__name__}")
     for key, name in (overrides or {}).items():
-        names[StreamEventType(key)] = name
+        try:
+            kind = StreamEventType(key)
+        except ValueError as exc:
+            raise ConfigurationError(f"event_names: unknown event type {key!r}; valid: "
+                                     f"{[t.value for t in StreamEventType]}") from exc
+        if name is not None and not isinstance(name, str):
+            raise ConfigurationError(f"event_names[{key!r}] must be a str or None, got {type(name).__name__}")
+        names[kind] = name
     return names

@@ -8,6 +8,7 @@ import re
 from typing import Any, Iterable, Iterator, Mapping
 
 from ..types import StreamEvent, StreamEventType
+from .._checks import check_iterable
 from ..errors import ConfigurationError
 from ._payload import dumps, error_summary, event_payload, resolve_names, result_summary, safe_text
 from ._upstream import END, ERROR, ClosingIterator, Pump, close_upstream
@@ -78,6 +79,7 @@ class SSEAdapter:
 
     def transform(self, stream: Iterable[StreamEvent]) -> Iterator[str]:
         """SSE frames (str) for ``stream``; closing the result closes ``stream``."""
+        check_iterable(stream, "stream")
         return ClosingIterator(self._frames(stream), stream)
 
     def encode(self, stream: Iterable[StreamEvent]) -> Iterator[bytes]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Iterable, Mapping
 
+from .._checks import check_iterable
 from ..errors import ConfigurationError
 from ..types import StreamEvent, StreamEventType
 from ._payload import dumps, error_summary, event_payload, resolve_names, result_summary
@@ -49,6 +50,7 @@ class WebSocketAdapter:
         return dumps(payload)
 
     def consume(self, stream: Iterable[StreamEvent]) -> Any:
+        check_iterable(stream, "stream")
         buffer = EventBuffer()
         failure: BaseException | None = None
         try:

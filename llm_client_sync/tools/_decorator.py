@@ -40,8 +40,10 @@ class Tool:
             raise ToolError(f"a tool needs a callable, got {fn!r}")
         self.fn = fn
         self.name = name or getattr(fn, "__name__", "")
-        if not _NAME.match(self.name):
+        if not isinstance(self.name, str) or not _NAME.match(self.name):
             raise ToolError(f"tool name {self.name!r} must be 1-64 characters of a-z, A-Z, 0-9, _ or -")
+        if description is not None and not isinstance(description, str):
+            raise ToolError(f"description of tool {self.name!r} must be a str, got {type(description).__name__}")
         self.strict = bool(strict)
         target = inspect.unwrap(fn)
         self.is_async = inspect.iscoroutinefunction(target)
