@@ -360,6 +360,9 @@ class Transport:
             try:
                 resp = self._get_session().request(method, url, timeout=timeout, stream=stream,
                                                    allow_redirects=False, **kw)
+            except _UNSENDABLE as exc:  # a bad parameter: never retried, never "connection failed"
+                raise ConfigurationError(f"the request cannot be built ({type(exc).__name__}: {exc}); "
+                                         "check the parameters, headers and base_url") from scrub_exception(exc)
             except requests.RequestException as exc:
                 err = _connection_error(exc)
                 delay = self._retry_delay(attempt, {}, deadline)
@@ -393,6 +396,12 @@ class Transport:
         if delay is None or (deadline is not None and self._clock() + delay >= deadline):
             return None
         return delay
+
+
+# raised while the request is built, before a byte is sent (TypeError: a body json cannot encode)
+_UNSENDABLE = (requests.exceptions.InvalidJSONError, requests.exceptions.InvalidHeader,
+               requests.exceptions.InvalidURL, requests.exceptions.MissingSchema,
+               requests.exceptions.InvalidSchema, TypeError)
 
 
 def _request_id(headers: Mapping[str, str]) -> str | None:

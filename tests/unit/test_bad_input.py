@@ -452,3 +452,14 @@ def test_the_table_covers_every_public_entry_point():
             "ResponseCache", "FileCache", "RateLimit", "RateLimiter", "RedisRateLimiter", "BatchRunner",
             "SSEAdapter", "WebSocketAdapter", "PusherAdapter", "flask_response", "AsyncOpenAIProvider",
             "AsyncAgent", "OpenAIClient"} <= entries
+
+
+@pytest.mark.parametrize("params", [{"metadata": {"a": object()}}, {"logit_bias": {"1": NAN}}, {"extra": b"bytes"}],
+                         ids=["object", "nan", "bytes"])
+def test_a_body_json_cannot_encode_is_a_configuration_error_never_a_retried_connection_failure(
+        params, counting_server):
+    before = counting_server.hits
+    with pytest.raises(ConfigurationError) as info:
+        provider(model="gpt-4o-mini", max_retries=3).complete("hi", **params)
+    assert "connection failed" not in str(info.value)
+    assert counting_server.hits == before
