@@ -12,12 +12,12 @@ from __future__ import annotations
 import json
 import logging
 import socket
-import threading
 import traceback
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from support import serving
 
 from llm_client_sync.errors import APIStatusError, ConfigurationError, LLMClientError
 from llm_client_sync.providers.openai import OpenAIProvider
@@ -85,12 +85,8 @@ class _Echo(BaseHTTPRequestHandler):
 def echo_server():
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Echo)
     server.seen = []  # type: ignore[attr-defined]
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
-    thread.join(5)
+    with serving(server):
+        yield server
 
 
 @pytest.fixture()

@@ -7,11 +7,11 @@ One table: each row is (entry point, bad value, the error class, a word the mess
 from __future__ import annotations
 
 import asyncio
-import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
 
 import pytest
+from support import serving
 
 from llm_client_sync.errors import ConfigurationError, LLMClientError, ToolError
 
@@ -39,12 +39,8 @@ URL = f"http://127.0.0.1:{_server.server_port}/v1"
 
 @pytest.fixture(scope="module", autouse=True)
 def counting_server():
-    thread = threading.Thread(target=_server.serve_forever, daemon=True)
-    thread.start()
-    yield _server
-    _server.shutdown()
-    _server.server_close()
-    thread.join(5)
+    with serving(_server):
+        yield _server
 
 
 def provider(**kw: Any):
