@@ -20,31 +20,25 @@ _MIN_LITERAL = 8
 _MAX_KNOWN = 256
 
 _known: dict[str, None] = {}  # insertion-ordered set of secrets this process sent
-_known_re: re.Pattern[str] | None = None
+_known_list: tuple[str, ...] = ()  # longest first, so a key that contains another goes whole
 _lock = threading.Lock()
 
-_SHAPES = re.compile(
-    r"(?P<scheme>\b(?:Bearer|Basic|Token)\s+)[A-Za-z0-9._~+/=\-]{3,}"  # auth header values
-    r"|(?<![A-Za-z0-9])(?:sk|rk|pk)-[A-Za-z0-9_\-]{8,}"               # OpenAI-style keys
-    r"|(?P<url>://)[^/@\s\"']{3,}@"                                       # user:password@ in URLs
-    r"|(?P<pw>\b(?:password|passwd|api[_-]?key|access_token)\s*=\s*)[^\s&\"',;]{3,}",  # key=value
-    re.IGNORECASE,
-)
-
-
-def _shape_sub(m: re.Match[str]) -> str:
-    if m.group("scheme"):
-        return m.group("scheme") + MASK
-    if m.group("url"):
-        return "://" + MASK + "@"
-    if m.group("pw"):
-        return m.group("pw") + MASK
-    return MASK
+# Each shape has a cheap trigger checked first: most text (every streamed token) holds none, and
+# then costs a few substring tests instead of a regex scan.
+# "Basic <base64>" / "bearer <token>" (any case). So that prose ("Basic authentication", "the
+# bearer instruments") survives, the token must look like one: base64 with a capital, digit or
+# symbol after its first character; a bearer token with a digit or punctuation.
+_AUTH = re.compile(r"\b(?:(Basic)(\s+)(?=[A-Za-z0-9+/][a-z]*[A-Z0-9+/=])[A-Za-z0-9+/=]{8,}"
+                   r"|((?i:bearer))(\s+)(?=[A-Za-z]*[0-9._~+/=\-])[A-Za-z0-9._~+/=\-]{6,})")
+_KEY = re.compile(r"(?<![A-Za-z0-9])(?:sk|rk|pk)-[A-Za-z0-9_\-]{8,}")
+_URL = re.compile(r"://[^/@\s\"']{3,}@")
+_PASSWORD = re.compile(r"\b(password|passwd|api[_-]?key|access_token)(\s*=\s*)[^\s&\"',;]{3,}", re.IGNORECASE)
+_PASSWORD_WORDS = ("password", "passwd", "api_key", "api-key", "apikey", "access_token")
 
 
 def register_secret(secret: str | None) -> None:
     """Remember a secret this process sends (an API key) so ``redact`` removes it literally."""
-    global _known_re
+    global _known_list
     if not secret or len(secret) < _MIN_LITERAL:
         return
     with _lock:
@@ -53,16 +47,23 @@ def register_secret(secret: str | None) -> None:
         _known[secret] = None
         while len(_known) > _MAX_KNOWN:
             del _known[next(iter(_known))]
-        # longest first so a key that contains another is removed whole
-        alternatives = sorted(_known, key=len, reverse=True)
-        _known_re = re.compile("|".join(re.escape(s) for s in alternatives))
+        _known_list = tuple(sorted(_known, key=len, reverse=True))
 
 
 def _redact_str(text: str) -> str:
-    known = _known_re
-    if known is not None:
-        text = known.sub(MASK, text)
-    return _SHAPES.sub(_shape_sub, text)
+    for secret in _known_list:
+        if secret in text:
+            text = text.replace(secret, MASK)
+    if "sk-" in text or "rk-" in text or "pk-" in text:
+        text = _KEY.sub(MASK, text)
+    if "://" in text and "@" in text:
+        text = _URL.sub("://" + MASK + "@", text)
+    lowered = text.lower()
+    if "bearer" in lowered or "basic" in lowered:
+        text = _AUTH.sub(lambda m: (m.group(1) or m.group(3)) + (m.group(2) or m.group(4)) + MASK, text)
+    if "=" in text and any(word in lowered for word in _PASSWORD_WORDS):
+        text = _PASSWORD.sub(lambda m: m.group(1) + m.group(2) + MASK, text)
+    return text
 
 
 def redact(value: Any, _depth: int = 0) -> Any:

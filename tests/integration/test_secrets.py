@@ -281,3 +281,20 @@ def test_a_key_too_short_to_match_literally_is_still_redacted_in_a_bearer_header
     assert redact({"h": [f"x {KEY} y"]}) == {"h": ["x *** y"]}
     assert redact("postgresql://user:pw123@host/db") == "postgresql://***@host/db"
     assert redact("task-force and desk-lamp") == "task-force and desk-lamp"
+
+
+def test_redact_shapes_and_containers():
+    from llm_client_sync._redact import redact, register_secret
+
+    register_secret("plain-key-without-prefix-123")
+    assert redact("x plain-key-without-prefix-123 y") == "x *** y"
+    assert redact("Authorization: Basic dXNlcjpwYXNz") == "Authorization: Basic ***"
+    assert redact("https://h/v1?api_key=abc123&x=1") == "https://h/v1?api_key=***&x=1"
+    assert redact("host=db password = s3cret dbname=x") == "host=db password = *** dbname=x"
+    assert redact(b"Bearer abc123") == b"Bearer ***"
+    assert redact({f"k {KEY}": (KEY, 5)}) == {"k ***": ("***", 5)}
+    untouched = {"a": ["b", {"c": 1}]}
+    assert redact(untouched) is untouched  # nothing to hide: no copy
+    prose = ("a basic idea, a token of thanks, the bearer instruments, Basic authentication, Basic rules, "
+             "sk-short, a task-force at the help-desk")
+    assert redact(prose) == prose
