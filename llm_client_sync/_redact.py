@@ -14,8 +14,9 @@ from typing import Any
 __all__ = ["check_api_key", "redact", "register_secret", "scrub_exception"]
 
 MASK = "***"
-# Keys shorter than this are not matched literally ("test" would blank every word "test");
-# real keys are far longer, and Bearer/sk- shapes are matched whatever their length.
+# Keys shorter than this are not matched literally ("test" would blank every word "test"); real
+# keys are far longer, and a short one is still caught by the Bearer/sk- shapes below. Every
+# replacement is shorter than (or as long as) what it replaces.
 _MIN_LITERAL = 8
 _MAX_KNOWN = 256
 
