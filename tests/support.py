@@ -28,11 +28,12 @@ def require_services() -> bool:
     return os.environ.get("LLM_CLIENT_SYNC_REQUIRE_SERVICES") == "1"
 
 
-def require_service(reason: str) -> None:
-    """Skip the current test, or fail it when services are required."""
+def require_service(reason: str, *, module: bool = False) -> None:
+    """Skip the current test (the whole module when ``module``, at import time), or fail it when
+    services are required."""
     if require_services():
-        pytest.fail(f"required service or fixture missing: {reason}")
-    pytest.skip(reason)
+        pytest.fail(f"required service or fixture missing: {reason}", pytrace=False)
+    pytest.skip(reason, allow_module_level=module)
 
 
 def shared_path(*parts: str, required: bool = True) -> Path:
