@@ -140,7 +140,9 @@ def flask_response(stream: Iterable[StreamEvent], adapter: SSEAdapter | None = N
         ... def chat():
         ...     return flask_response(provider.stream(request.args["q"]))
     """
-    from flask import Response
+    from .._extras import import_extra
+
+    Response = import_extra("flask", "flask", "flask_response()").Response
 
     body = _adapter(adapter, heartbeat).encode(stream)
     return Response(body, status=status, content_type=SSE_CONTENT_TYPE,
@@ -174,7 +176,9 @@ def _django_response_class() -> Any:
     global _DJANGO_RESPONSE
     if _DJANGO_RESPONSE is not None:
         return _DJANGO_RESPONSE
-    from django.http import StreamingHttpResponse
+    from .._extras import import_extra
+
+    StreamingHttpResponse = import_extra("django.http", "django", "django_response()").StreamingHttpResponse
 
     class SSEStreamingHttpResponse(StreamingHttpResponse):
         _llm_upstream: Any = None
