@@ -9,6 +9,7 @@ from .errors import MissingDependencyError
 
 __all__ = ["import_extra"]
 
+
 def import_extra(module: str, extra: str, feature: str) -> ModuleType:
     """``import module``, or raise MissingDependencyError naming ``pip install 'llm-client-sync[extra]'``."""
     try:
