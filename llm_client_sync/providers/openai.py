@@ -70,7 +70,8 @@ class OpenAIProvider:
                  qdrant_path: str | None = None, cache_ttl: float | None = None,
                  cache_namespace: str | None = None, cache_timeout: float = 1.0,
                  cache_options: Mapping[str, Any] | None = None, rate_limit: Any = None,
-                 clock: Any = None, sleep: Any = None) -> None:
+                 clock: Any = None, sleep: Any = None, proxies: Mapping[str, str] | None = None,
+                 verify: bool | None = None, ca_bundle: str | None = None) -> None:
         self.profile = get_profile(model)
         self.model = self.profile.api_id
         self.api = api
@@ -91,7 +92,8 @@ class OpenAIProvider:
         if sleep is not None:
             kw["sleep"] = sleep
         self.transport = Transport(self.base_url, key, headers=extra, timeout=timeout, retry=policy,
-                                   pool_maxsize=pool_maxsize, **kw)
+                                   pool_maxsize=pool_maxsize, proxies=proxies, verify=verify, ca_bundle=ca_bundle,
+                                   **kw)
         self._key_id = hashlib.sha256((key or "").encode()).hexdigest()[:8]
         self._has_key = bool(key)
         self.default_params = dict(default_params or {})
@@ -171,7 +173,7 @@ class OpenAIProvider:
         return self._protocol.build(self.profile, messages, params), target
 
     def complete(self, prompt: Any, *, cache_response: bool | None = None, cache_collection: str = "default",
-                 **params: Any) -> CompletionResult:
+                 timeout: Timeout | float | None = None, **params: Any) -> CompletionResult:
         """One model call. ``prompt``: a str, a list of message dicts, or a Conversation.
 
         Params: tools, tool_choice, parallel_tool_calls, temperature, max_completion_tokens,
@@ -185,7 +187,7 @@ class OpenAIProvider:
         use_cache = key is not None
         reservation = self._acquire(body)
         try:
-            resp = self.transport.request("POST", self._protocol.endpoint, json=body)
+            resp = self.transport.request("POST", self._protocol.endpoint, json=body, timeout=timeout)
             try:
                 data = resp.json()
             except ValueError as exc:
@@ -200,7 +202,7 @@ class OpenAIProvider:
         return _with_parsed(result, target)
 
     def stream(self, prompt: Any, *, cache_response: bool | None = None, cache_collection: str = "default",
-               **params: Any) -> Stream:
+               timeout: Timeout | float | None = None, **params: Any) -> Stream:
         """Like ``complete`` but returns a Stream of StreamEvents (iterate it, or ``.result()``)."""
         body, target = self._prepare(prompt, params)
         key, hit = self._cached_completion(body, cache_response, cache_collection)
@@ -223,10 +225,11 @@ class OpenAIProvider:
                 self._settle(reservation, None)
 
         try:
-            stream = Stream(lambda: self.transport.open_stream(self._protocol.endpoint, json=wire),
+            stream = Stream(lambda: self.transport.open_stream(self._protocol.endpoint, json=wire, timeout=timeout),
                             lambda rid: self._protocol.accumulator(self.profile, rid),
                             max_reopen=self.transport.retry.max_retries, on_done=on_done, on_fail=on_fail,
-                            finalize=(lambda r: _with_parsed(r, target)) if target is not None else None)
+                            finalize=(lambda r: _with_parsed(r, target)) if target is not None else None,
+                            parse_body=lambda data, rid: self._protocol.parse(data, self.profile, rid))
         except BaseException:
             on_fail()
             raise
