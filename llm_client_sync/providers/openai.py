@@ -77,7 +77,8 @@ class OpenAIProvider(BaseProvider):
                  qdrant_path: str | None = None, cache_ttl: float | None = None,
                  cache_namespace: str | None = None, cache_timeout: float | None = None,
                  cache_options: Mapping[str, Any] | None = None, rate_limit: Any = None,
-                 clock: Any = None, sleep: Any = None) -> None:
+                 clock: Any = None, sleep: Any = None, proxies: Mapping[str, str] | None = None,
+                 verify: bool | None = None, ca_bundle: str | None = None) -> None:
         self.api = api
         flat = {k: v for k, v in {"cache_dir": cache_dir, "pg_dsn": pg_dsn, "redis_url": redis_url,
                                   "qdrant_url": qdrant_url, "qdrant_api_key": qdrant_api_key,
@@ -97,7 +98,8 @@ class OpenAIProvider(BaseProvider):
         super().__init__(model, protocol=_protocol(api), api_key=api_key, base_url=base_url, timeout=timeout,
                          max_retries=max_retries, retry=retry, headers=headers, default_params=default_params,
                          pool_maxsize=pool_maxsize, transport=transport, cache=cache, rate_limit=rate_limit,
-                         embed_fn=self._embed_one, clock=clock, sleep=sleep)
+                         embed_fn=self._embed_one, clock=clock, sleep=sleep, proxies=proxies, verify=verify,
+                         ca_bundle=ca_bundle)
         emb = embedding_model
         if isinstance(emb, ModelProfile):
             emb = emb.key if get_profile(emb.key) is emb else emb.api_id
