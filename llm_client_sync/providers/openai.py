@@ -5,20 +5,18 @@ Flow: build the body (pure) -> cache -> rate limiter -> transport -> parse (pure
 
 from __future__ import annotations
 
-import array
 import dataclasses
-import base64
 import hashlib
 import os
-import sys
 from typing import Any, Iterable, Mapping
 
-from ..errors import ConfigurationError, LLMClientError
+from ..errors import ConfigurationError
 from ..models import ModelProfile, get_profile
 from ..transport import RetryPolicy, Timeout, Transport
 from ..types import CompletionResult, EmbeddingResult, Usage
+from ._body import decode_json, parse_embeddings
 from ._chat import ChatProtocol
-from ._params import check_reasoning_params, coerce_messages, coerce_tools, parse_structured, response_format_spec
+from ._params import check_reasoning_params, coerce_messages, coerce_tools, response_format_spec, with_parsed
 from ._stream import Stream, replay_events
 
 __all__ = ["OpenAIProvider"]
@@ -186,10 +184,7 @@ class OpenAIProvider:
         reservation = self._acquire(body)
         try:
             resp = self.transport.request("POST", self._protocol.endpoint, json=body)
-            try:
-                data = resp.json()
-            except ValueError as exc:
-                raise LLMClientError(f"the server answered with a body that is not JSON: {resp.text[:200]!r}") from exc
+            data = decode_json(resp.content, f"{self._protocol.name} response", resp.request_id)
             result = self._protocol.parse(data, self.profile, resp.request_id)
         except BaseException:
             self._settle(reservation, None)
@@ -291,12 +286,9 @@ class OpenAIProvider:
                     pass
         reservation = self._acquire(body, profile)
         try:
-            data = self.transport.request("POST", "/embeddings", json=body).json()
-            rows = sorted(data.get("data") or [], key=lambda d: d.get("index", 0))
-            if len(rows) != len(body["input"]):
-                raise LLMClientError(f"embeddings: asked for {len(body['input'])} vectors, got {len(rows)}")
-            result = EmbeddingResult(tuple(_decode_vector(r.get("embedding")) for r in rows),
-                                     Usage.from_api(data.get("usage")), data.get("model"))
+            resp = self.transport.request("POST", "/embeddings", json=body)
+            data = decode_json(resp.content, "embeddings response", resp.request_id)
+            result = EmbeddingResult(*parse_embeddings(data, len(body["input"]), resp.request_id))
         except BaseException:
             self._settle(reservation, None)
             raise
@@ -328,11 +320,7 @@ class OpenAIProvider:
 
 
 def _with_parsed(result: CompletionResult, target: Any) -> CompletionResult:
-    if target is None:
-        return result
-    import dataclasses
-
-    return dataclasses.replace(result, parsed=parse_structured(result.content, target))
+    return with_parsed(result, target)
 
 
 def _embed_batches(items: list[str]) -> Iterable[list[str]]:
@@ -346,15 +334,3 @@ def _embed_batches(items: list[str]) -> Iterable[list[str]]:
         size += len(t)
     if batch:
         yield batch
-
-
-def _decode_vector(value: Any) -> list[float]:
-    if isinstance(value, str):
-        arr = array.array("f")
-        arr.frombytes(base64.b64decode(value))
-        if sys.byteorder == "big":
-            arr.byteswap()  # the API sends little-endian float32
-        return arr.tolist()
-    if isinstance(value, list):
-        return [float(x) for x in value]
-    raise LLMClientError(f"embedding has an unexpected type: {type(value).__name__}")
