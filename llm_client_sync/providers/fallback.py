@@ -4,6 +4,7 @@ Which failures move on (the rest reach the caller at once, with their reason):
 
 ====================================================  ==========================================
 connection error, timeout (first byte, read, total)   next provider
+a 2xx body that is not the API's (not JSON, ...)       next provider
 408, 409, 429, 5xx (after the provider's own retries,  next provider
 or at once when retry-after > ``max_retry_after``)
 stream cut, stalled (idle timeout), malformed, error   next provider (the answer restarts there)
@@ -23,6 +24,7 @@ from typing import Any, Callable, Generator, Iterable, Iterator
 
 from ..errors import (
     APIConnectionError,
+    APIResponseValidationError,
     APIStatusError,
     APITimeoutError,
     ConfigurationError,
@@ -30,6 +32,7 @@ from ..errors import (
     LLMClientError,
     RateLimitTimeoutError,
     StreamError,
+    StructuredOutputError,
 )
 from ..transport import Timeout, is_retryable
 from ..types import Attempt, CompletionResult, EmbeddingResult, StreamEvent, StreamEventType
@@ -60,8 +63,8 @@ def classify(exc: BaseException) -> str:
     fit) or ``"fatal"`` (the caller gets this error).
 
     Transient is what the transport's one predicate (``is_retryable``) says, plus every 429
-    (``insufficient_quota`` too: another provider's account may have quota) and a local
-    rate-limit wait that timed out."""
+    (``insufficient_quota`` too: another provider's account may have quota), a 2xx body that is
+    not the API's, and a local rate-limit wait that timed out."""
     if isinstance(exc, ContextWindowExceededError):
         return _CONTEXT
     if _error_code(exc) in _FILTER_CODES:
@@ -72,6 +75,8 @@ def classify(exc: BaseException) -> str:
                                                     or any(p in message for p in _CONTEXT_PHRASES)):
             return _CONTEXT
         return _NEXT if exc.status_code == 429 or is_retryable(exc) else _FATAL
+    if isinstance(exc, APIResponseValidationError) and not isinstance(exc, StructuredOutputError):
+        return _NEXT  # a 2xx body that is not the API's (a proxy's HTML page, a broken server)
     if isinstance(exc, RateLimitTimeoutError) or is_retryable(exc):
         return _NEXT
     return _FATAL
