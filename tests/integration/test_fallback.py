@@ -527,3 +527,31 @@ def test_with_a_cache_and_a_limiter(servers, tmp_path):
         assert again.cached and again.content == first.content
     assert (ta.count, tb.count) == (4, 1)
     assert primary.limiter is not None  # each member keeps its own limiter (and cache)
+
+
+def test_one_chain_shared_by_many_threads(servers):
+    a, b = servers
+    ta = Timed(a, lambda req: error_response(503, "down", type="server_error"))
+    tb = Timed(b)
+    llm = chain(a, b, failure_threshold=3, cooldown=60.0, primary_retry=RetryPolicy(max_retries=0))
+    results: list[Any] = []
+    lock = threading.Lock()
+    go = threading.Barrier(16)
+
+    def worker(i: int) -> None:
+        go.wait()
+        for j in range(4):
+            r = llm.complete(f"t{i} c{j}")
+            with lock:
+                results.append(r.model)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert results == ["gpt-5-mini"] * 64 and tb.count == 64
+    # once 3 failures opened the breaker, only calls already past it reached the primary
+    assert 3 <= ta.count <= 3 + 16
+    assert llm.breakers[0].state.value == "open"
+    llm.close()

@@ -487,3 +487,22 @@ class _no_cache_warning:
 def test_result_provider_and_attempts_survive_the_cache_round_trip():
     r = dataclasses.replace(CompletionResult("x"), provider="openai")
     assert CompletionResult.from_dict(r.to_dict()).provider == "openai"
+
+
+def test_a_chain_rebuilds_from_its_config_in_another_process():
+    chain = FallbackProvider([OpenAIProvider("gpt-5-nano", api_key="sk-x", base_url="http://127.0.0.1:9/v1"),
+                              OpenAIProvider("gpt-5-mini", api_key="sk-y", base_url="http://127.0.0.1:8/v1",
+                                             retry=RetryPolicy(max_retries=0))],
+                             timeout=Timeout(total=9, first_byte=2), max_retry_after=3, failure_threshold=4, cooldown=7)
+    config = json.loads(json.dumps(chain.to_config()))
+    assert "sk-x" not in json.dumps(config)
+    again = FallbackProvider.from_config(config)
+    assert [p.model for p in again.providers] == ["gpt-5-nano", "gpt-5-mini"]
+    assert again.providers[1].base_url == "http://127.0.0.1:8/v1" and again.providers[1].transport.retry.max_retries == 0
+    assert again.timeout == chain.timeout and again.max_retry_after == 3
+    assert (again.breakers[0].failure_threshold, again.breakers[0].cooldown) == (4, 7.0)
+    config["providers"][0]["class"] = "os:system"
+    with pytest.raises(ConfigurationError, match="not a provider class"):
+        FallbackProvider.from_config(config)
+    with pytest.raises(ConfigurationError, match="no to_config"):
+        FallbackProvider([FakeProvider()]).to_config()
