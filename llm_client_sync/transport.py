@@ -889,6 +889,8 @@ class Transport:
                 connect, wait = min(connect, left), min(wait, left)
             start = self._clock()
             try:
+                if self._verify is not None:  # explicit: requests lets REQUESTS_CA_BUNDLE override the session's
+                    kw["verify"] = self._verify
                 resp = self._get_session().request(method, url, timeout=(connect, wait), stream=True,
                                                    allow_redirects=False, **kw)
             except _Cancelled:
