@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 from .agent import Agent, AgentResult
 from .errors import ConfigurationError, StreamError

@@ -921,7 +921,7 @@ class Transport:
                 except (APITimeoutError, RequestCancelledError, APIResponseValidationError):
                     resp.close()
                     raise
-                except APIConnectionError as err:  # the connection broke mid-body: a transient failure
+                except APIConnectionError:  # the connection broke mid-body: a transient failure
                     resp.close()
                     delay = self._retry_delay(attempt, {}, None, deadline)
                     if delay is None:
