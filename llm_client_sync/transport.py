@@ -558,8 +558,22 @@ class _Body:
             return raw.read1(size, decode_content=False)
         return raw.read(size, decode_content=False)  # urllib3 1.x
 
+    def _direct_reader(self) -> Callable[[int], bytes] | None:
+        """http.client's ``read1`` under urllib3's (it undoes chunked framing): a stream reads
+        through it directly, skipping urllib3's per-read bookkeeping (we decode ourselves)."""
+        fp = getattr(self._raw, "_fp", None)
+        read1 = getattr(fp, "read1", None)
+        if not _READ1 or read1 is None or getattr(self._raw, "_decoder", None) is not None:
+            return None
+        return read1
+
     def chunks(self, size: int = _READ_SIZE) -> Iterator[bytes]:
         """Decoded bytes as they arrive; ends at the end of the body."""
+        if self._stream and self._decoder is None and self._bad_encoding is None and self._max is None:
+            direct = self._direct_reader()
+            if direct is not None:
+                yield from self._stream_chunks(direct, size)
+                return
         if self._bad_encoding is not None:
             raise self._invalid(f"the server used Content-Encoding {self._bad_encoding!r}, which this client "
                                 "did not accept (it asks for gzip or deflate)")
@@ -593,6 +607,32 @@ class _Body:
             count += len(data)
             if limit is not None and count > limit:
                 raise self._too_large(limit)
+            yield data
+
+    def _stream_chunks(self, read1: Callable[[int], bytes], size: int) -> Iterator[bytes]:
+        """The hot loop of an uncompressed event stream: one socket read per chunk."""
+        token = self._token
+        timed = self._deadline is not None
+        self._set_timeout()
+        while not self.closed:
+            if timed:
+                self._set_timeout()
+            try:
+                data = read1(size)
+            except Exception as exc:
+                if self.closed:
+                    return
+                raise self._read_error(exc) from exc
+            if token is not None and token.cancelled:
+                raise RequestCancelledError("the call was cancelled while reading the response",
+                                            request_id=self.request_id)
+            if not data:
+                self.eof = True
+                try:  # let urllib3 see the end too, so it hands the connection back to the pool
+                    self._read_raw(size)
+                except Exception:
+                    pass
+                return
             yield data
 
     def _decode(self, data: bytes, size: int) -> Iterator[bytes]:
