@@ -88,7 +88,8 @@ class Timeout:
     - ``first_byte``: how long a **stream** request waits for the response headers (60 s). An
       OpenAI stream's headers arrive within seconds even for long reasoning (the model thinks
       after them), so a server that accepted the connection and stays silent is given up after
-      this, not after ``read``.
+      this, not after ``read``, and not retried (with the defaults a silent server costs a stream
+      caller 60 s, not 3 x 300 s).
     - ``stream_idle``: no byte on an open stream for this long -> StreamError (300 s).
     - ``total``: one deadline for the whole call (every retry, the headers *and* the body or the
       whole event stream), None for none. It counts from the call's start; a body that never
@@ -939,7 +940,9 @@ class Transport:
                 if token is not None and token.cancelled:
                     raise RequestCancelledError("the call was cancelled") from exc
                 err = _connection_error(exc, t, stream, deadline is not None and self._clock() >= deadline)
-                delay = None if not is_retryable(err) else self._retry_delay(attempt, {}, None, deadline)
+                # a server that stays silent for first_byte is not given a second and third minute
+                silent = stream and isinstance(exc, requests.exceptions.ReadTimeout)
+                delay = None if silent or not is_retryable(err) else self._retry_delay(attempt, {}, None, deadline)
                 log.debug("%s %s failed (%s); retry in %s", method, path, type(exc).__name__, delay)
                 if delay is None:
                     raise err from exc

@@ -278,13 +278,14 @@ def test_silent_server_gives_up_a_stream_after_first_byte(scripted):
         conn.wait_closed(10)  # accepts, reads the request, never answers
 
     server = scripted(script)
-    p = provider(server, timeout=Timeout(first_byte=0.5))
+    p = provider(server, timeout=Timeout(first_byte=0.5), retry=FAST)
     t0 = time.monotonic()
     with pytest.raises(APITimeoutError) as info:
         p.stream("x")
     assert time.monotonic() - t0 < 1.2
     assert "first_byte" in str(info.value)
     assert server.closed_event.wait(2)
+    assert len(server.accepted) == 1  # a silent server is not asked again
 
 
 # -- sizes -------------------------------------------------------------------------------------
