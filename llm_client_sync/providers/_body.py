@@ -18,8 +18,8 @@ from typing import Any, Callable, Mapping, TypeVar
 
 from ..errors import APIResponseValidationError, LLMClientError
 
-__all__ = ["decode_json", "decode_vector", "guarded", "invalid_body", "parse_embeddings", "preview", "want",
-           "want_str"]
+__all__ = ["check_error_envelope", "decode_json", "decode_vector", "guarded", "invalid_body", "parse_embeddings",
+           "preview", "want", "want_str"]
 
 T = TypeVar("T")
 PREVIEW_BYTES = 200
@@ -127,8 +127,10 @@ def _json_kind(value: Any) -> str:
 
 def check_error_envelope(data: Any, what: str, request_id: str | None) -> None:
     """A 2xx body that is only ``{"error": ...}`` (some proxies do this): say what the server said."""
-    if isinstance(data, Mapping) and data.get("error") and not any(k in data for k in ("choices", "output", "data")):
-        err = data["error"]
+    if not isinstance(data, Mapping) or any(k in data for k in ("choices", "output", "data")):
+        return
+    if data.get("error") or data.get("object") == "error":  # vLLM: {"object": "error", "message": ...}
+        err = data.get("error") or data
         msg = err.get("message") if isinstance(err, Mapping) else err
         raise invalid_body(what, f"the server answered with an error object: {msg}", data, request_id)
 

@@ -225,8 +225,11 @@ class ChatAccumulator:
             raise self._malformed(data, "not JSON" if isinstance(exc, ValueError) else "nested too deeply") from exc
         if not isinstance(chunk, dict):
             raise self._malformed(data, "not a JSON object")
-        if chunk.get("error"):
-            err = chunk["error"] if isinstance(chunk["error"], dict) else {"message": str(chunk["error"])}
+        if chunk.get("error") or chunk.get("object") == "error":
+            # OpenAI/OpenRouter/SGLang: {"error": {...}} (OpenRouter adds choices with finish_reason
+            # "error"); vLLM: {"object": "error", "message": ...}
+            err = chunk.get("error") or chunk
+            err = err if isinstance(err, dict) else {"message": str(err)}
             raise StreamError(f"error event in stream: {err.get('message') or err}", partial=self.result(),
                               request_id=self.request_id, body=chunk)
         try:
