@@ -8,10 +8,10 @@ import os
 from typing import Any, Mapping
 
 from .._sse import ServerSentEvent
-from ..errors import LLMClientError, StreamError
+from ..errors import StreamError
 from ..models import ModelProfile
 from ..types import Choice, CompletionResult, StreamEvent, StreamEventType, ToolCall, Usage, freeze
-from ._body import MALFORMED, PREVIEW_BYTES, check_error_envelope, guarded, want, want_str
+from ._body import check_error_envelope, decode_event, feed_guarded, guarded, want, want_str
 
 __all__ = ["ChatAccumulator", "ChatProtocol", "parse_chat_response", "synthetic_call_id"]
 
@@ -219,12 +219,7 @@ class ChatAccumulator:
                 raise StreamError("the stream ended ([DONE]) without any answer (no choices arrived)",
                                   partial=self.result(), request_id=self.request_id)
             return self._end_all_calls()
-        try:
-            chunk = json.loads(data)
-        except (ValueError, RecursionError) as exc:
-            raise self._malformed(data, "not JSON" if isinstance(exc, ValueError) else "nested too deeply") from exc
-        if not isinstance(chunk, dict):
-            raise self._malformed(data, "not a JSON object")
+        chunk = decode_event(self, data)
         if chunk.get("error") or chunk.get("object") == "error":
             # OpenAI/OpenRouter/SGLang: {"error": {...}} (OpenRouter adds choices with finish_reason
             # "error"); vLLM: {"object": "error", "message": ...}
@@ -232,16 +227,7 @@ class ChatAccumulator:
             err = err if isinstance(err, dict) else {"message": str(err)}
             raise StreamError(f"error event in stream: {err.get('message') or err}", partial=self.result(),
                               request_id=self.request_id, body=chunk)
-        try:
-            return self._chunk(chunk)
-        except LLMClientError:
-            raise
-        except MALFORMED as exc:
-            raise self._malformed(data, str(exc) or type(exc).__name__) from exc
-
-    def _malformed(self, data: str, why: str) -> StreamError:
-        return StreamError(f"malformed stream chunk ({why}): {data[:PREVIEW_BYTES]!r}", partial=self.result(),
-                           request_id=self.request_id, body=data[:PREVIEW_BYTES])
+        return feed_guarded(self, data, self._chunk, chunk)
 
     def _chunk(self, chunk: dict[str, Any]) -> list[StreamEvent]:
         out: list[StreamEvent] = []
