@@ -37,8 +37,8 @@ def parse_chat_response(data: Mapping[str, Any], profile: ModelProfile, request_
     Raises APIResponseValidationError when the body is not a chat completion (no ``choices``,
     wrong types, ...). Tool calls without an id (or with an id used twice) get a unique one.
     """
-    check_error_envelope(data, "chat completion", request_id)
-    return guarded("chat completion", data, request_id, _parse_chat, data, profile, request_id)
+    check_error_envelope(data, ChatProtocol.label, request_id)
+    return guarded(ChatProtocol.label, data, request_id, _parse_chat, data, profile, request_id)
 
 
 def _parse_chat(data: Any, profile: ModelProfile, request_id: str | None) -> CompletionResult:
@@ -364,6 +364,7 @@ class ChatProtocol:
     """``/chat/completions``: the default protocol, spoken by OpenAI-compatible servers."""
 
     name = "chat"
+    label = "chat completion"
     endpoint = "/chat/completions"
 
     def build(self, profile: ModelProfile, messages: list[dict[str, Any]], params: dict[str, Any]) -> dict[str, Any]:

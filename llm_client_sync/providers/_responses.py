@@ -145,6 +145,7 @@ class ResponsesProtocol:
     """``/responses``: OpenAI's recommended API for the gpt-5 family."""
 
     name = "responses"
+    label = "Responses API response"
     endpoint = "/responses"
 
     def build(self, profile: ModelProfile, messages: list[dict[str, Any]], params: dict[str, Any]) -> dict[str, Any]:
@@ -221,8 +222,8 @@ def parse_responses_response(data: Mapping[str, Any], profile: ModelProfile,
     if isinstance(data, Mapping) and data.get("status") == "failed":
         err = data.get("error") or {}
         raise LLMClientError(f"the response failed: {err.get('message') if isinstance(err, Mapping) else err}")
-    check_error_envelope(data, "Responses API response", request_id)
-    return guarded("Responses API response", data, request_id, _parse_response, data, profile, request_id)
+    check_error_envelope(data, ResponsesProtocol.label, request_id)
+    return guarded(ResponsesProtocol.label, data, request_id, _parse_response, data, profile, request_id)
 
 
 def _parse_response(data: Any, profile: ModelProfile, request_id: str | None) -> CompletionResult:

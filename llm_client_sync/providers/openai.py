@@ -184,7 +184,7 @@ class OpenAIProvider:
         reservation = self._acquire(body)
         try:
             resp = self.transport.request("POST", self._protocol.endpoint, json=body)
-            data = decode_json(resp.content, f"{self._protocol.name} response", resp.request_id)
+            data = decode_json(resp.content, self._protocol.label, resp.request_id)
             result = self._protocol.parse(data, self.profile, resp.request_id)
         except BaseException:
             self._settle(reservation, None)
