@@ -248,7 +248,8 @@ class BaseProvider:
         try:
             resp = self.transport.request("POST", self._protocol.path(self.model, False), json=body,
                                           **_per_call(timeout, retry))
-            data = decode_json(resp.content, f"{self._protocol.name} response", resp.request_id)
+            label = getattr(self._protocol, "label", None) or f"{self._protocol.name} response"
+            data = decode_json(resp.content, label, resp.request_id)
             result = self._stamp(self._protocol.parse(data, self.profile, resp.request_id))
         except BaseException:
             self._settle(reservation, None)
