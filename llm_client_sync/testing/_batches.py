@@ -71,10 +71,32 @@ def _save_file(server: ServerCore, filename: str, content: bytes, purpose: str) 
     now = int(time.time())
     f = {"object": "file", "id": _new_id("file-"), "purpose": purpose, "filename": filename,
          "bytes": len(content), "created_at": now, "expires_at": now + 30 * 86400, "status": "processed",
-         "status_details": None, "content": content}
+         "status_details": None, "content": content, "_order": next(_ids)}
     with server.lock:
         _store(server, "files")[f["id"]] = f
     return f
+
+
+def _list_files(req: Request) -> Any:
+    """``GET /v1/files``: newest first (``order=asc`` for oldest), ``purpose``, ``limit``, ``after``."""
+    q = req.recorded.query
+    limit = int((q.get("limit") or ["10000"])[0])
+    after = (q.get("after") or [None])[0]
+    purpose = (q.get("purpose") or [None])[0]
+    with req.server.lock:
+        files = [f for f in _store(req.server, "files").values() if purpose in (None, f["purpose"])]
+    files.sort(key=lambda f: f["_order"], reverse=(q.get("order") or ["desc"])[0] != "asc")
+    return JSONResponse(_page([_file_object(f) for f in files], after, limit))
+
+
+def _page(items: list[dict[str, Any]], after: str | None, limit: int) -> dict[str, Any]:
+    """A cursor page of the list endpoints: the items after ``after``, at most ``limit``."""
+    if after:
+        ids = [it["id"] for it in items]
+        items = items[ids.index(after) + 1:] if after in ids else []
+    page = items[:limit]
+    return {"object": "list", "data": page, "first_id": page[0]["id"] if page else None,
+            "last_id": page[-1]["id"] if page else None, "has_more": len(items) > limit}
 
 
 def _get_file(req: Request) -> Any:
@@ -261,17 +283,13 @@ def _list_batches(req: Request) -> Any:
     limit = int((q.get("limit") or ["20"])[0])
     after = (q.get("after") or [None])[0]
     with req.server.lock:
-        batches = sorted(_store(req.server, "batches").values(), key=lambda b: -b["_order"])
-        if after:
-            ids = [b["id"] for b in batches]
-            batches = batches[ids.index(after) + 1:] if after in ids else []
-        page = [_public(b) for b in batches[:limit]]
-    return JSONResponse({"object": "list", "data": page, "first_id": page[0]["id"] if page else None,
-                         "last_id": page[-1]["id"] if page else None, "has_more": len(batches) > limit})
+        batches = [_public(b) for b in sorted(_store(req.server, "batches").values(), key=lambda b: -b["_order"])]
+    return JSONResponse(_page(batches, after, limit))
 
 
 _ROUTES = (
     ("POST", "/v1/files", _upload),
+    ("GET", "/v1/files", _list_files),
     ("GET", "/v1/files/{file_id}", _get_file),
     ("DELETE", "/v1/files/{file_id}", _delete_file),
     ("GET", "/v1/files/{file_id}/content", _file_content),

@@ -18,6 +18,7 @@ from ._server import BytesResponse, JSONResponse, Request, ServerCore, SSERespon
 __all__ = ["MockOpenAIServer"]
 
 _WORDS = re.compile(r"\S+\s*|\s+")
+_MODEL_CREATED = 1754425777  # a fixed date, like the real ``created`` of a published model
 
 
 class MockOpenAIServer(ServerCore):
@@ -150,7 +151,8 @@ class MockOpenAIServer(ServerCore):
 
     def _models(self, req: Request) -> Any:
         ids = ["gpt-5", "gpt-5-mini", "gpt-5-nano", "text-embedding-3-small"]
-        return JSONResponse({"object": "list", "data": [{"id": m, "object": "model", "owned_by": "mock"} for m in ids]})
+        return JSONResponse({"object": "list", "data": [{"id": m, "object": "model", "created": _MODEL_CREATED,
+                                                         "owned_by": "system"} for m in ids]})
 
 
 def special_reply(reply: Reply | None, body: Mapping[str, Any], server: MockOpenAIServer) -> Any:
