@@ -312,7 +312,7 @@ def _chat_choice(index: int, reply: Reply) -> dict[str, Any]:
 
 def _chunk(cid: str, model: str, choices: list[dict[str, Any]], usage: Any = ...) -> bytes:
     obj: dict[str, Any] = {"id": cid, "object": "chat.completion.chunk", "created": int(time.time()),
-                           "model": model, "system_fingerprint": None, "choices": choices}
+                           "model": model, "service_tier": "default", "system_fingerprint": None, "choices": choices}
     if usage is not ...:
         obj["usage"] = usage
     return b"data: " + json.dumps(obj, separators=(",", ":")).encode() + b"\n\n"

@@ -217,13 +217,17 @@ def handle_responses(req: Request) -> Any:
             "incomplete_details": details, "instructions": body.get("instructions"),
             "max_output_tokens": body.get("max_output_tokens"), "model": reply.model or body["model"],
             "output": output, "parallel_tool_calls": body.get("parallel_tool_calls", True),
-            "previous_response_id": body.get("previous_response_id"), "reasoning": body.get("reasoning") or {},
-            "store": body.get("store", True), "text": body.get("text") or {"format": {"type": "text"}},
+            "previous_response_id": body.get("previous_response_id"),
+            "reasoning": {"effort": None, "summary": None, **(body.get("reasoning") or {})},
+            "store": body.get("store", True),
+            "text": {"format": {"type": "text"}, "verbosity": "medium", **(body.get("text") or {})},
             "tool_choice": body.get("tool_choice", "auto"), "tools": body.get("tools") or [],
             "usage": _usage(body, output, reply), "metadata": body.get("metadata") or {},
             "background": False, "service_tier": "default", "temperature": body.get("temperature", 1.0),
             "top_p": body.get("top_p", 1.0), "truncation": body.get("truncation", "disabled"),
-            "user": body.get("user")}
+            "user": body.get("user"), "max_tool_calls": body.get("max_tool_calls"),
+            "top_logprobs": body.get("top_logprobs", 0), "frequency_penalty": 0.0, "presence_penalty": 0.0,
+            "prompt_cache_key": body.get("prompt_cache_key"), "safety_identifier": body.get("safety_identifier")}
     headers = server.base_headers(reply)
     if body.get("stream"):
         shape = reply

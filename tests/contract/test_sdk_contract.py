@@ -16,7 +16,8 @@ import struct
 from typing import Any
 
 import pytest
-from support import require_service
+import requests
+from support import require_service, shared_path_or_none
 
 from llm_client_sync.testing import MockOpenAIServer, TextReply, ToolCallReply
 
@@ -351,3 +352,70 @@ def test_client_reset_prints_no_traceback(server, capfd):
     assert record.done.is_set() and record.client_disconnected and not record.completed
     captured = capfd.readouterr()
     assert captured.err == "" and "Traceback" not in captured.out
+
+
+# -- the fields of recorded real exchanges ---------------------------------------------------------
+# Fields the real API sent in shared/openai-wire/exchanges that the local server leaves out on
+# purpose: account data (billing), newer experimental fields, and ChatGPT-era legacy.
+NOT_SENT = {"billing", "moderation", "prompt_cache_retention", "tool_usage", "choices.[].finish_details",
+            "response.billing", "response.moderation", "response.prompt_cache_retention", "response.tool_usage",
+            "obfuscation"}
+
+
+def field_paths(obj: Any, prefix: str = "") -> set[str]:
+    """Top-level keys, the keys of each choice and of ``response``, and all of ``usage``."""
+    out: set[str] = set()
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            path = prefix + k
+            out.add(path)
+            if k in ("usage", "response", "prompt_tokens_details", "completion_tokens_details",
+                     "input_tokens_details", "output_tokens_details") or (k == "choices" and not prefix):
+                out |= field_paths(v, path + ".")
+    elif isinstance(obj, list):
+        for item in obj:
+            if isinstance(item, dict):
+                out |= {p for p in field_paths(item, prefix + "[].") if p.count(".") <= prefix.count(".") + 1}
+    return out
+
+
+def sse_objects(body: Any) -> list[dict[str, Any]]:
+    if not isinstance(body, str):
+        return [body]
+    return [json.loads(line[len("data: "):]) for line in body.splitlines()
+            if line.startswith("data: {")]
+
+
+def recorded_ok_exchanges() -> list[str]:
+    root = shared_path_or_none("openai-wire", "exchanges")
+    if root is None:
+        return []
+    names = []
+    for p in sorted(root.glob("*.json")):
+        d = json.loads(p.read_text())
+        if d["status"] == 200 and d["method"] == "POST" and isinstance(d.get("request_body"), dict) \
+                and d["url"].rsplit("/v1/", 1)[-1] in ("chat/completions", "responses", "embeddings"):
+            names.append(p.stem)
+    return names
+
+
+@pytest.mark.parametrize("name", recorded_ok_exchanges() or ["missing"])
+def test_bodies_carry_the_fields_of_recorded_exchanges(server, openai_wire, name):
+    if name == "missing":
+        require_service("no recorded exchanges in shared/openai-wire/exchanges")
+    d = json.loads((openai_wire / "exchanges" / f"{name}.json").read_text())
+    path = "/v1/" + d["url"].rsplit("/v1/", 1)[-1]
+    resp = requests.post(server.url + path, json=d["request_body"], timeout=20)
+    assert resp.status_code == 200, resp.text
+    ours = sse_objects(resp.text if d["request_body"].get("stream") else resp.json())
+
+    def by_kind(objs: list[dict[str, Any]]) -> dict[str, set[str]]:
+        kinds: dict[str, set[str]] = {}
+        for o in objs:
+            kinds.setdefault(o.get("type") or o.get("object") or "?", set()).update(field_paths(o))
+        return kinds
+
+    real, mine = by_kind(sse_objects(d["response_body"])), by_kind(ours)
+    for kind in real.keys() & mine.keys():  # kinds both sent (what the model answered may differ)
+        missing = {p for p in real[kind] - mine[kind] if p.rsplit(".", 1)[-1] not in NOT_SENT and p not in NOT_SENT}
+        assert not missing, f"{kind}: the real API sent {sorted(missing)}"
