@@ -207,3 +207,26 @@ def test_broken_stream_is_a_stream_error_with_the_partial(mock, provider, kind):
     assert partial.content != "one two three four five six seven eight"
     [req] = mock.requests()
     assert req["fault"].startswith(f"stream:{kind}")
+
+
+# -- opt-in: llama.cpp's llama-server ------------------------------------------------------------
+# Not started by CI (it needs a llama.cpp build and a GGUF model). Start one yourself, e.g.
+# `llama-server -m tiny.gguf --port 8080`, then LLAMA_SERVER=http://127.0.0.1:8080/v1 pytest ...
+@pytest.fixture(scope="module")
+def llama_provider():
+    url = os.environ.get("LLAMA_SERVER")
+    if not url:
+        pytest.skip("opt-in: set LLAMA_SERVER to a running llama-server's /v1 URL")
+    p = OpenAIProvider(model=os.environ.get("LLAMA_SERVER_MODEL", "local-gguf"), api_key="none", base_url=url)
+    yield p
+    p.close()
+
+
+def test_llama_server_complete_and_stream(llama_provider):
+    r = llama_provider.complete("Say hello.", max_tokens=16)
+    assert isinstance(r.content, str) and r.finish_reason in ("stop", "length")
+    assert r.usage.completion_tokens > 0
+    with llama_provider.stream("Say hello.", max_tokens=16) as stream:
+        tokens = [e.data for e in stream if e.type is E.TOKEN]
+    s = stream.result()
+    assert "".join(tokens) == (s.content or "") and s.finish_reason in ("stop", "length")
