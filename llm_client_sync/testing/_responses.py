@@ -228,6 +228,9 @@ def handle_responses(req: Request) -> Any:
             "user": body.get("user"), "max_tool_calls": body.get("max_tool_calls"),
             "top_logprobs": body.get("top_logprobs", 0), "frequency_penalty": 0.0, "presence_penalty": 0.0,
             "prompt_cache_key": body.get("prompt_cache_key"), "safety_identifier": body.get("safety_identifier")}
+    if body.get("store", True):
+        with server.lock:
+            server.state.setdefault("responses", {})[rid] = resp
     headers = server.base_headers(reply)
     if body.get("stream"):
         shape = reply
@@ -237,4 +240,29 @@ def handle_responses(req: Request) -> Any:
     return JSONResponse(resp, headers=headers)
 
 
+def _stored(req: Request) -> tuple[str, dict[str, Any]]:
+    rid = req.params["response_id"]
+    with req.server.lock:
+        return rid, req.server.state.setdefault("responses", {})
+
+
+def get_response(req: Request) -> Any:
+    """``GET /v1/responses/{id}``: a stored response (``store`` was not false)."""
+    rid, stored = _stored(req)
+    if rid not in stored:
+        return error_response(404, f"Response with id '{rid}' not found.")
+    return JSONResponse(stored[rid])
+
+
+def delete_response(req: Request) -> Any:
+    rid, stored = _stored(req)
+    with req.server.lock:
+        found = stored.pop(rid, None)
+    if found is None:
+        return error_response(404, f"Response with id '{rid}' not found.")
+    return JSONResponse({"id": rid, "object": "response", "deleted": True})
+
+
 register_default_route("POST", "/v1/responses", handle_responses)
+register_default_route("GET", "/v1/responses/{response_id}", get_response)
+register_default_route("DELETE", "/v1/responses/{response_id}", delete_response)

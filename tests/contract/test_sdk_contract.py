@@ -65,6 +65,10 @@ def test_models_list_validates(client):
     models = client.models.list().data
     assert {m.id for m in models} >= {"gpt-5", "text-embedding-3-small"}
     assert all(isinstance(m.created, int) and m.owned_by for m in models)
+    assert client.models.retrieve("gpt-5") == next(m for m in models if m.id == "gpt-5")
+    with pytest.raises(openai.NotFoundError) as info:
+        client.models.retrieve("no-such-model")
+    assert info.value.code == "model_not_found"
 
 
 def test_chat_completion_text_and_usage(server, client):
@@ -225,6 +229,20 @@ def test_responses_stream_full_event_sequence(server, client, kind):
         assert [json.loads(e.arguments) for e in done] == [{"city": "Paris"}, {"city": "Rome"}]
         added = [e.item for e in events if e.type == "response.output_item.added" and e.item.type == "function_call"]
         assert all(it.arguments == "" and it.status == "in_progress" for it in added)
+
+
+def test_responses_retrieve_and_delete(server, client):
+    created = client.responses.create(model="gpt-5", input="Hi")
+    with client.responses.stream(model="gpt-5", input="Hi") as stream:
+        streamed = stream.get_final_response()
+    assert client.responses.retrieve(created.id) == created
+    assert client.responses.retrieve(streamed.id).output_text == streamed.output_text
+    assert client.responses.delete(created.id) is None
+    with pytest.raises(openai.NotFoundError):
+        client.responses.retrieve(created.id)
+    unstored = client.responses.create(model="gpt-5", input="Hi", store=False)
+    with pytest.raises(openai.NotFoundError):
+        client.responses.retrieve(unstored.id)
 
 
 def test_responses_stream_by_hand_and_parse(server, client):
