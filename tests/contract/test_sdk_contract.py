@@ -353,21 +353,36 @@ def _reset(sock: socket.socket) -> None:
     sock.close()
 
 
+def _post(body: dict[str, Any]) -> bytes:
+    data = json.dumps(body).encode()
+    return (b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Content-Length: %d\r\n\r\n%s" % (len(data), data))
+
+
 def test_client_reset_prints_no_traceback(server, capfd):
-    # a stream long enough to be cut in the middle, and a request cut before its body arrived
+    # one reset per place a handler can be: streaming, reading the body, sleeping before its answer
+    # (it then writes to a dead socket), and idle between two requests of a keep-alive connection
     server.add(TextReply(text="word " * 2000, words_per_chunk=1, chunk_delay=0.001))
-    body = json.dumps({"model": "gpt-5", "messages": USER, "stream": True}).encode()
-    with socket.create_connection((server.host, server.port), timeout=10) as mid_response:
-        mid_response.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                             b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+    server.add(TextReply(text="late", latency=0.2))
+    conn = lambda: socket.create_connection((server.host, server.port), timeout=10)  # noqa: E731
+    with conn() as mid_response:
+        mid_response.sendall(_post({"model": "gpt-5", "messages": USER, "stream": True}))
         assert mid_response.recv(4096).startswith(b"HTTP/1.1 200")
         _reset(mid_response)
-    with socket.create_connection((server.host, server.port), timeout=10) as mid_request:
+    with conn() as mid_request:
         mid_request.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n{\"mo")
         _reset(mid_request)
-    assert server.wait_connections_closed(2, timeout=20), "the server did not finish with both connections"
+    with conn() as before_answer:
+        before_answer.sendall(_post({"model": "gpt-5", "messages": USER}))
+        _reset(before_answer)
+    with conn() as idle:
+        idle.sendall(_post({"model": "gpt-5", "messages": USER}))
+        assert idle.recv(65536).startswith(b"HTTP/1.1 200")
+        _reset(idle)
+    assert server.wait_connections_closed(4, timeout=20), "the server did not finish with every connection"
     record = server.streams[0]
     assert record.done.is_set() and record.client_disconnected and not record.completed
+    assert server.pending == 0  # the late reply was taken, so its handler did write to the reset socket
     captured = capfd.readouterr()
     assert captured.err == "" and "Traceback" not in captured.out
 
