@@ -125,9 +125,8 @@ def test_parallel_tool_calls(mock, provider, streamed):
     assert [t.get("name") or t["function"]["name"] for t in body["tools"]] == ["get_weather"]
 
 
-def test_agent_runs_the_tools_llmock_calls_by_itself(mock, provider):
-    # LLMock's tool mode "auto": a request that offers tools gets a call with schema-valid
-    # arguments; once the results come back it answers in text. Both calls run in parallel.
+def test_agent_runs_parallel_tool_calls_then_answers(mock, provider):
+    # after the scripted calls, LLMock answers in text once the tool results come back
     mock.script(TWO_CALLS)
     barrier = threading.Barrier(2, timeout=10)
     seen: list[str] = []
@@ -147,6 +146,21 @@ def test_agent_runs_the_tools_llmock_calls_by_itself(mock, provider):
     sent_back = [m for m in last.get("messages") or last.get("input") or []
                  if m.get("role") == "tool" or m.get("type") == "function_call_output"]
     assert len(sent_back) == 2
+
+
+def test_agent_with_llmock_choosing_the_tool_itself(mock, provider):
+    # nothing scripted: LLMock's tool mode "auto" calls the offered tool with arguments generated
+    # from its JSON schema, then answers in text
+    @tool
+    def lookup_order(order_id: str, include_items: bool = False) -> str:
+        """Look up an order by its id."""
+        return f"order {order_id}: shipped"
+
+    result = Agent(provider, tools=[lookup_order]).run("Where is my order?")
+    assert result.status == "completed" and result.content
+    [call] = result.tool_results
+    assert call.name == "lookup_order" and not call.is_error and call.content.endswith(": shipped")
+    assert len(mock.requests()) == 2
 
 
 @pytest.mark.parametrize("status,error", [(400, BadRequestError), (401, AuthenticationError)])
