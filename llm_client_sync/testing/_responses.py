@@ -240,27 +240,23 @@ def handle_responses(req: Request) -> Any:
     return JSONResponse(resp, headers=headers)
 
 
-def _stored(req: Request) -> tuple[str, dict[str, Any]]:
+def _stored(req: Request, *, remove: bool = False) -> Any:
+    """A stored response (``store`` was not false) for ``GET``/``DELETE /v1/responses/{id}``."""
     rid = req.params["response_id"]
     with req.server.lock:
-        return rid, req.server.state.setdefault("responses", {})
+        stored = req.server.state.setdefault("responses", {})
+        found = stored.pop(rid, None) if remove else stored.get(rid)
+    if found is None:
+        return error_response(404, f"Response with id '{rid}' not found.")
+    return JSONResponse({"id": rid, "object": "response", "deleted": True} if remove else found)
 
 
 def get_response(req: Request) -> Any:
-    """``GET /v1/responses/{id}``: a stored response (``store`` was not false)."""
-    rid, stored = _stored(req)
-    if rid not in stored:
-        return error_response(404, f"Response with id '{rid}' not found.")
-    return JSONResponse(stored[rid])
+    return _stored(req)
 
 
 def delete_response(req: Request) -> Any:
-    rid, stored = _stored(req)
-    with req.server.lock:
-        found = stored.pop(rid, None)
-    if found is None:
-        return error_response(404, f"Response with id '{rid}' not found.")
-    return JSONResponse({"id": rid, "object": "response", "deleted": True})
+    return _stored(req, remove=True)
 
 
 register_default_route("POST", "/v1/responses", handle_responses)
