@@ -144,6 +144,29 @@ def test_chat_stream_in_band_error_is_an_sdk_error(server, client):
         list(client.chat.completions.create(model="gpt-5", messages=USER, stream=True))
 
 
+def test_async_client_concurrent_streams(server, client):
+    # AsyncOpenAI, several streams at once: the threaded server answers each on its own connection
+    import asyncio
+
+    async def one(i: int) -> str:
+        parts = []
+        stream = await aclient.chat.completions.create(model="gpt-5", stream=True,
+                                                       messages=[{"role": "user", "content": f"number {i}"}])
+        async for chunk in stream:
+            parts += [c.delta.content or "" for c in chunk.choices]
+        return "".join(parts)
+
+    async def main() -> list[str]:
+        try:
+            return await asyncio.gather(*(one(i) for i in range(6)))
+        finally:
+            await aclient.close()
+
+    aclient = openai.AsyncOpenAI(api_key="test", base_url=server.base_url, max_retries=0, timeout=20,
+                                 _strict_response_validation=True)
+    assert asyncio.run(main()) == [f"You said: number {i}" for i in range(6)]
+
+
 # -- Responses API ---------------------------------------------------------------------------------
 REPLIES = {
     "text": (TextReply(text="Hello from the Responses API."), None),
