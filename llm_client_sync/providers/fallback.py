@@ -22,6 +22,7 @@ import threading
 import time
 from typing import Any, Callable, Generator, Iterable, Iterator, Mapping
 
+from .._checks import check_iterable
 from ..errors import (
     APIConnectionError,
     APIResponseValidationError,
@@ -127,7 +128,7 @@ class FallbackProvider:
     def __init__(self, providers: Iterable[Provider], *, timeout: Timeout | float | None = None,
                  max_retry_after: float = 10.0, failure_threshold: int = 3, cooldown: float = 30.0,
                  clock: Callable[[], float] = time.monotonic) -> None:
-        members = tuple(providers)
+        members = tuple(check_iterable(providers, "providers"))
         if not members:
             raise ConfigurationError("FallbackProvider needs at least one provider")
         for i, p in enumerate(members):

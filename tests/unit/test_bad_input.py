@@ -49,6 +49,12 @@ def provider(**kw: Any):
     return OpenAIProvider(**{"model": "gpt-5-nano", "api_key": "sk-test", "base_url": URL, "max_retries": 0, **kw})
 
 
+def fallback(providers: Any, **kw: Any):
+    from llm_client_sync import FallbackProvider
+
+    return FallbackProvider(providers, **kw)
+
+
 def agent(**kw: Any):
     from llm_client_sync.agent import Agent
 
@@ -184,6 +190,19 @@ CASES: list[tuple[str, str, Callable[[], Any], type, str]] = [
       for v in ("x", 3, {"max_retries": 2})],
     *[("OpenAIProvider", f"{k}={v!r}", (lambda k=k, v=v: provider(**{k: v})), C, k)
       for k, v in (("organization", 123), ("project", b"p"), ("embedding_model", 5))],
+    # FallbackProvider(...)
+    *[("FallbackProvider", label, fn, C, w) for label, fn, w in (
+        ("providers=None", lambda: fallback(None), "providers"),
+        ("providers=[]", lambda: fallback([]), "provider"),
+        ("providers=[123]", lambda: fallback([123]), "providers[0]"),
+        ("providers='gpt-5-nano'", lambda: fallback("gpt-5-nano"), "providers"),
+        ("max_retry_after=nan", lambda: fallback([provider()], max_retry_after=NAN), "max_retry_after"),
+        ("failure_threshold=0", lambda: fallback([provider()], failure_threshold=0), "failure_threshold"),
+        ("cooldown=-1", lambda: fallback([provider()], cooldown=-1), "cooldown"),
+        ("timeout=-1", lambda: fallback([provider()], timeout=-1), "timeout"),
+    )],
+    *[("FallbackProvider.complete", f"prompt={v!r}", (lambda v=v: fallback([provider()]).complete(v)), C, w)
+      for v, w in ((None, "prompt"), ([{"content": "hi"}], "role"))],
     # provider.complete / stream / embed
     *[("OpenAIProvider.complete", f"prompt={v!r}", (lambda v=v: provider().complete(v)), C, w)
       for v, w in ((None, "prompt"), (123, "prompt"), (b"hi", "prompt"), ([], "message"),
@@ -444,7 +463,7 @@ def test_tools_that_raise_or_return_non_strings_become_tool_results_not_crashes(
 
 def test_the_table_covers_every_public_entry_point():
     entries = {c[0].split(".")[0] for c in CASES}
-    assert {"OpenAIProvider", "Agent", "AgentConfig", "Tool", "ToolRegistry", "Conversation", "build_cache",
+    assert {"OpenAIProvider", "FallbackProvider", "Agent", "AgentConfig", "Tool", "ToolRegistry", "Conversation", "build_cache",
             "ResponseCache", "FileCache", "RateLimit", "RateLimiter", "RedisRateLimiter", "BatchRunner",
             "SSEAdapter", "WebSocketAdapter", "PusherAdapter", "flask_response", "AsyncOpenAIProvider",
             "AsyncAgent", "OpenAIClient"} <= entries
