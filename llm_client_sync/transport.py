@@ -118,15 +118,26 @@ class RetryPolicy:
         return None
 
 
-def _header(headers: Mapping[str, str], name: str) -> str | None:
+def header_value(headers: Mapping[str, str] | None, name: str) -> str | None:
+    """The one header lookup: case-insensitive on any mapping, stripped; None when absent or
+    not a string."""
+    if not headers:
+        return None
     value = headers.get(name)
     if value is None and not isinstance(headers, requests.structures.CaseInsensitiveDict):
         lname = name.lower()
         for k, v in headers.items():
-            if k.lower() == lname:
+            if isinstance(k, str) and k.lower() == lname:
                 value = v
                 break
-    return value.strip().lower() if isinstance(value, str) else value
+    if isinstance(value, bytes):
+        value = value.decode("latin-1")
+    return value.strip() if isinstance(value, str) else None
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    value = header_value(headers, name)
+    return value.lower() if value is not None else None
 
 
 def _error_code(body: Any) -> str | None:
@@ -135,23 +146,26 @@ def _error_code(body: Any) -> str | None:
     return None
 
 
-class _BearerAuth(requests.auth.AuthBase):
-    """Setting auth explicitly keeps requests from applying a ~/.netrc entry over our header."""
+class _KeyAuth(requests.auth.AuthBase):
+    """Puts the API key in one header (``Authorization: Bearer <key>`` by default, or e.g.
+    ``x-api-key: <key>`` with ``scheme=None``). Setting auth explicitly keeps requests from
+    applying a ~/.netrc entry over our header."""
 
-    __slots__ = ("_header",)
+    __slots__ = ("_name", "_value")
 
-    def __init__(self, api_key: str | None) -> None:
-        self._header = f"Bearer {api_key}" if api_key else None
+    def __init__(self, api_key: str | None, header: str = "Authorization", scheme: str | None = "Bearer") -> None:
+        self._name = header
+        self._value = (f"{scheme} {api_key}" if scheme else api_key) if api_key else None
 
     def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
-        if self._header:
-            r.headers["Authorization"] = self._header
+        if self._value:
+            r.headers[self._name] = self._value
         else:
-            r.headers.pop("Authorization", None)
+            r.headers.pop(self._name, None)
         return r
 
     def __repr__(self) -> str:
-        return "<BearerAuth ***>"
+        return f"<KeyAuth {self._name}: ***>"
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,7 +255,9 @@ class Transport:
 
     Args:
         base_url: e.g. ``https://api.openai.com/v1``.
-        api_key: sent as ``Authorization: Bearer``; never logged or shown in reprs.
+        api_key: sent as ``Authorization: Bearer <key>``; never logged or shown in reprs.
+        auth_header, auth_scheme: where the key goes: ``auth_header="x-api-key", auth_scheme=None``
+            sends the bare key in ``x-api-key`` (Anthropic; ``x-goog-api-key`` for Gemini).
         pool_maxsize: connections kept per host; size it for the threads sharing the provider.
         observers: callables ``(status_code, headers)`` run after every response (rate limiter).
 
@@ -254,6 +270,8 @@ class Transport:
         base_url: str,
         api_key: str | None,
         *,
+        auth_header: str = "Authorization",
+        auth_scheme: str | None = "Bearer",
         headers: Mapping[str, str] | None = None,
         timeout: Timeout | float | None = None,
         retry: RetryPolicy | None = None,
@@ -267,7 +285,9 @@ class Transport:
         if pool_maxsize < 1:
             raise ConfigurationError("pool_maxsize must be at least 1")
         self.base_url = base_url.rstrip("/")
-        self._auth = _BearerAuth(api_key)
+        if not isinstance(auth_header, str) or not auth_header.strip():
+            raise ConfigurationError(f"auth_header must be a header name, got {auth_header!r}")
+        self._auth = _KeyAuth(api_key, auth_header, auth_scheme)
         self._headers = {"User-Agent": _USER_AGENT, **(headers or {})}
         self.timeout = Timeout.coerce(timeout)
         self.retry = retry or RetryPolicy()
@@ -393,8 +413,17 @@ class Transport:
         return delay
 
 
+_REQUEST_ID_HEADERS = ("x-request-id", "request-id", "x-goog-request-id", "x-amzn-requestid", "cf-ray")
+
+
 def _request_id(headers: Mapping[str, str]) -> str | None:
-    return headers.get("x-request-id")
+    """The server's request id: OpenAI ``x-request-id``, Anthropic ``request-id``, Google
+    ``x-goog-request-id``, else a proxy's (``x-amzn-requestid``, Cloudflare ``cf-ray``)."""
+    for name in _REQUEST_ID_HEADERS:
+        value = header_value(headers, name)
+        if value:
+            return value
+    return None
 
 
 def _read_error_body(resp: requests.Response) -> Any:
