@@ -430,10 +430,6 @@ class AnthropicProtocol:
                 body[k] = v
         return body
 
-    def headers(self, body: Mapping[str, Any]) -> dict[str, str]:
-        """Extra request headers a body needs (the structured-output beta)."""
-        return {"anthropic-beta": STRUCTURED_BETA} if "output_format" in body else {}
-
     def stream_body(self, body: dict[str, Any]) -> dict[str, Any]:
         return {**body, "stream": True}
 

@@ -409,9 +409,6 @@ class GeminiProtocol:
                 body[k] = v  # native fields as given: safetySettings, cachedContent, labels, ...
         return body
 
-    def headers(self, body: Mapping[str, Any]) -> dict[str, str]:
-        return {}
-
     def stream_body(self, body: dict[str, Any]) -> dict[str, Any]:
         return body  # streaming is chosen by the path
 

@@ -16,8 +16,8 @@ from typing import Any, Iterator, Mapping
 from ..errors import ConfigurationError
 from ._responses import _plain, _text_of
 
-__all__ = ["data_url", "function_tools", "native_items", "plain", "text_of", "tool_arguments",
-           "REJECTED_COMMON", "stop_list", "thinking_budget"]
+__all__ = ["REJECTED_COMMON", "CountCache", "count_exact", "data_url", "function_tools", "native_items", "plain",
+           "stop_list", "text_of", "thinking_budget", "tool_arguments"]
 
 plain = _plain
 text_of = _text_of
@@ -116,3 +116,62 @@ def reject(params: Mapping[str, Any], names: tuple[str, ...], api: str) -> None:
     for name in names:
         if params.get(name) is not None:
             raise ConfigurationError(f"{api} does not support {name!r}; remove it")
+
+
+class CountCache:
+    """Thread-safe, bounded memo of exact token counts by request body (count endpoints cost a call)."""
+
+    def __init__(self, maxsize: int = 1024) -> None:
+        import threading
+        from collections import OrderedDict
+
+        self._lock = threading.Lock()
+        self._data: "OrderedDict[str, int]" = OrderedDict()
+        self._maxsize = maxsize
+
+    @staticmethod
+    def key(body: Mapping[str, Any]) -> str:
+        import hashlib
+
+        return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
+
+    def get(self, key: str) -> int | None:
+        with self._lock:
+            value = self._data.get(key)
+            if value is not None:
+                self._data.move_to_end(key)
+            return value
+
+    def put(self, key: str, value: int) -> None:
+        with self._lock:
+            self._data[key] = value
+            self._data.move_to_end(key)
+            while len(self._data) > self._maxsize:
+                self._data.popitem(last=False)
+
+
+def count_exact(provider: Any, cache: CountCache, path: str, request: Mapping[str, Any], field: str,
+                prompt: Any, params: Mapping[str, Any]) -> int:
+    """Prompt tokens from a provider's count endpoint, memoised; the offline estimate
+    (``llm_client_sync.tokens``) when the endpoint cannot answer (connection, 404, 429, 5xx)."""
+    from ..errors import APIConnectionError, InternalServerError, NotFoundError, RateLimitError
+
+    key = CountCache.key({"path": path, **request})
+    hit = cache.get(key)
+    if hit is not None:
+        return hit
+    try:
+        value = int(provider.transport.request("POST", path, json=dict(request)).json()[field])
+    except (APIConnectionError, InternalServerError, NotFoundError, RateLimitError, ValueError, KeyError,
+            TypeError) as exc:
+        import logging
+
+        from ..tokens import count_messages
+        from ._params import coerce_messages, coerce_tools
+
+        logging.getLogger("llm_client_sync.providers").debug(
+            "%s count endpoint failed (%s); using the offline estimate", provider.name, type(exc).__name__)
+        messages = coerce_messages(prompt, params.get("system"), provider.profile)
+        return count_messages(messages, provider.profile, coerce_tools(params.get("tools")))
+    cache.put(key, value)
+    return value
