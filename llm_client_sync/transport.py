@@ -41,12 +41,14 @@ Observer = Callable[[int, Mapping[str, str]], None]
 class Timeout:
     """Seconds: ``connect``; ``read`` (per socket read of a JSON response); ``stream_idle`` (no
     byte for this long on a stream -> StreamError); ``total`` (deadline across all retries of one
-    call, None for none)."""
+    call, None for none); ``first_byte`` (a stream's response headers must arrive within this,
+    None: ``stream_idle``), so a silent server is given up well before the idle timeout."""
 
     connect: float = 10.0
     read: float = 600.0
     stream_idle: float = 300.0
     total: float | None = None
+    first_byte: float | None = None
 
     @classmethod
     def coerce(cls, value: "Timeout | float | tuple | None") -> "Timeout":
@@ -346,29 +348,38 @@ class Transport:
     # -- requests --------------------------------------------------------------------------
     def request(self, method: str, path: str, *, json: Any = None, data: Any = None,
                 files: Any = None, params: Mapping[str, Any] | None = None,
-                headers: Mapping[str, str] | None = None) -> TransportResponse:
-        """Send with retries; returns a 2xx response or raises an APIError subclass."""
+                headers: Mapping[str, str] | None = None, timeout: Timeout | None = None,
+                retry: RetryPolicy | None = None) -> TransportResponse:
+        """Send with retries; returns a 2xx response or raises an APIError subclass.
+        ``timeout``/``retry`` replace the transport's for this call."""
         resp = self._send(method, path, json=json, data=data, files=files, params=params,
-                          headers=headers, stream=False)
+                          headers=headers, stream=False, timeout=timeout, retry=retry)
         try:
             content = resp.content
         except requests.RequestException as exc:
             raise _connection_error(exc) from exc
         return TransportResponse(resp.status_code, resp.headers, content, _request_id(resp.headers))
 
-    def open_stream(self, path: str, *, json: Any, headers: Mapping[str, str] | None = None) -> StreamResponse:
+    def open_stream(self, path: str, *, json: Any, headers: Mapping[str, str] | None = None,
+                    timeout: Timeout | None = None, retry: RetryPolicy | None = None) -> StreamResponse:
         """POST and return the open event stream once its 2xx status arrived (retried until then)."""
         extra = {"Accept": "text/event-stream", **(headers or {})}
-        resp = self._send("POST", path, json=json, headers=extra, stream=True)
+        resp = self._send("POST", path, json=json, headers=extra, stream=True, timeout=timeout, retry=retry)
+        t = timeout or self.timeout
+        if t.first_byte is not None and t.first_byte != t.stream_idle:
+            _set_read_timeout(resp, t.stream_idle)  # headers are in: from now on the idle timeout
         return StreamResponse(resp, _request_id(resp.headers))
 
-    def _send(self, method: str, path: str, *, stream: bool, **kw: Any) -> requests.Response:
+    def _send(self, method: str, path: str, *, stream: bool, timeout: Timeout | None = None,
+              retry: RetryPolicy | None = None, **kw: Any) -> requests.Response:
         url = path if path.startswith(("http://", "https://")) else f"{self.base_url}/{path.lstrip('/')}"
-        t = self.timeout
+        t = timeout or self.timeout
+        policy = retry or self.retry
         deadline = None if t.total is None else self._clock() + t.total
         attempt = 0
         while True:
-            timeout = (t.connect, t.stream_idle if stream else t.read)
+            first = t.first_byte if t.first_byte is not None else t.stream_idle
+            timeout = (t.connect, first if stream else t.read)
             if deadline is not None:
                 left = deadline - self._clock()
                 if left <= 0:
@@ -380,7 +391,7 @@ class Transport:
                                                    allow_redirects=False, **kw)
             except requests.RequestException as exc:
                 err = _connection_error(exc)
-                delay = self._retry_delay(attempt, {}, deadline)
+                delay = self._retry_delay(attempt, {}, deadline, policy)
                 log.debug("%s %s failed (%s); retry in %s", method, path, type(exc).__name__, delay)
                 if delay is None:
                     raise err from exc
@@ -395,8 +406,8 @@ class Transport:
             if resp.status_code < 300:
                 return resp
             body = _read_error_body(resp)
-            if self.retry.should_retry(resp.status_code, resp.headers, body):
-                delay = self._retry_delay(attempt, resp.headers, deadline)
+            if policy.should_retry(resp.status_code, resp.headers, body):
+                delay = self._retry_delay(attempt, resp.headers, deadline, policy)
                 if delay is not None:
                     resp.close()
                     self._sleep(delay)
@@ -404,16 +415,27 @@ class Transport:
                     continue
             raise _status_error(resp.status_code, body, resp.headers, rid)
 
-    def _retry_delay(self, attempt: int, headers: Mapping[str, str], deadline: float | None) -> float | None:
-        if attempt >= self.retry.max_retries:
+    def _retry_delay(self, attempt: int, headers: Mapping[str, str], deadline: float | None,
+                     policy: RetryPolicy | None = None) -> float | None:
+        policy = policy or self.retry
+        if attempt >= policy.max_retries:
             return None
-        delay = self.retry.delay(attempt, headers)
+        delay = policy.delay(attempt, headers)
         if delay is None or (deadline is not None and self._clock() + delay >= deadline):
             return None
         return delay
 
 
 _REQUEST_ID_HEADERS = ("x-request-id", "request-id", "x-goog-request-id", "x-amzn-requestid", "cf-ray")
+
+
+def _set_read_timeout(resp: requests.Response, seconds: float) -> None:
+    """Change the socket timeout of an open response (first-byte wait over, idle wait from now)."""
+    try:
+        sock = resp.raw._fp.fp.raw._sock
+        sock.settimeout(seconds)
+    except AttributeError:  # pragma: no cover - another urllib3 layout: the first-byte timeout stays
+        pass
 
 
 def _request_id(headers: Mapping[str, str]) -> str | None:

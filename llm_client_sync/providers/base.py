@@ -229,13 +229,14 @@ class BaseProvider:
         return self._protocol.build(self.profile, messages, params), target
 
     def complete(self, prompt: Any = None, *, cache_response: bool | None = None, cache_collection: str = "default",
-                 timeout: Timeout | float | None = None, **params: Any) -> "CompletionResult":
+                 timeout: Timeout | float | None = None, retry: RetryPolicy | None = None,
+                 **params: Any) -> "CompletionResult":
         """One model call. ``prompt``: a str, a list of message dicts, or a Conversation.
 
         Params: tools, tool_choice, parallel_tool_calls, temperature, max_completion_tokens,
         reasoning_effort, response_format (dict or dataclass; see ``result.parsed``), seed, stop,
         n, user, metadata, system, and any extra field, passed through as given. ``timeout``
-        (seconds or a Timeout) replaces the provider's for this call.
+        (seconds or a Timeout) and ``retry`` (a RetryPolicy) replace the provider's for this call.
         """
         body, target = self._prepare(prompt, params)
         key, hit = self._cached_completion(body, cache_response, cache_collection)
@@ -244,7 +245,7 @@ class BaseProvider:
         reservation = self._acquire(body)
         try:
             resp = self.transport.request("POST", self._protocol.path(self.model, False), json=body,
-                                          **_per_call(timeout))
+                                          **_per_call(timeout, retry))
             try:
                 data = resp.json()
             except ValueError as exc:
@@ -259,7 +260,8 @@ class BaseProvider:
         return _with_parsed(result, target)
 
     def stream(self, prompt: Any = None, *, cache_response: bool | None = None, cache_collection: str = "default",
-               timeout: Timeout | float | None = None, **params: Any) -> Stream:
+               timeout: Timeout | float | None = None, retry: RetryPolicy | None = None,
+               **params: Any) -> Stream:
         """Like ``complete`` but returns a Stream of StreamEvents (iterate it, or ``.result()``)."""
         body, target = self._prepare(prompt, params)
         key, hit = self._cached_completion(body, cache_response, cache_collection)
@@ -269,7 +271,7 @@ class BaseProvider:
         path = self._protocol.path(self.model, True)
         reservation = self._acquire(body)
         settled: list[bool] = []
-        per_call = _per_call(timeout)
+        per_call = _per_call(timeout, retry)
 
         def on_done(result: "CompletionResult") -> None:
             settled.append(True)
@@ -285,7 +287,7 @@ class BaseProvider:
         try:
             stream = Stream(lambda: self.transport.open_stream(path, json=wire, **per_call),
                             lambda rid: self._protocol.accumulator(self.profile, rid),
-                            max_reopen=self.transport.retry.max_retries, on_done=on_done, on_fail=on_fail,
+                            max_reopen=(retry or self.transport.retry).max_retries, on_done=on_done, on_fail=on_fail,
                             finalize=lambda r: _with_parsed(self._stamp(r), target))
         except BaseException:
             on_fail()
@@ -351,9 +353,14 @@ class BaseProvider:
             self.limiter.settle(reservation, usage.total_tokens if usage is not None else 0)
 
 
-def _per_call(timeout: Any) -> dict[str, Any]:
-    """Transport keyword arguments for a per-call timeout (none when not given)."""
-    return {} if timeout is None else {"timeout": Timeout.coerce(timeout)}
+def _per_call(timeout: Any, retry: RetryPolicy | None) -> dict[str, Any]:
+    """Transport keyword arguments for a per-call timeout and retry policy (none when not given)."""
+    kw: dict[str, Any] = {}
+    if timeout is not None:
+        kw["timeout"] = Timeout.coerce(timeout)
+    if retry is not None:
+        kw["retry"] = retry
+    return kw
 
 
 def _retry_policy(max_retries: int | None, retry: Any) -> RetryPolicy:
