@@ -87,6 +87,8 @@ class APIStatusError(APIError):
         headers: Mapping[str, str] | None = None,
         request_id: str | None = None,
     ) -> None:
+        if isinstance(body, dict) and isinstance(body.get("request_id"), str) and body["request_id"]:
+            request_id = body["request_id"]  # Anthropic repeats it in the body; proxies may rewrite headers
         super().__init__(message, request_id=request_id)
         self.status_code = status_code
         self.body = body

@@ -469,8 +469,6 @@ def _status_error(status: int, body: Any, headers: Mapping[str, str], rid: str |
         message = body["error"]
     elif isinstance(body, str) and body.strip():
         message = body.strip()[:500]
-    if isinstance(body, dict) and isinstance(body.get("request_id"), str) and body["request_id"]:
-        rid = body["request_id"]  # Anthropic repeats it in the body (proxies may rewrite headers)
     text = f"HTTP {status}: {message or 'no error message'}"
     if rid:
         text += f" (request id {rid})"
