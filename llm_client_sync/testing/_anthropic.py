@@ -36,6 +36,16 @@ def anthropic_error(status: int, message: str, *, type: str | None = None, reque
     return JSONResponse(body, status=status, headers=dict(headers or {}))
 
 
+def scripted(server: MockOpenAIServer, body: Mapping[str, Any], view: Mapping[str, Any]) -> tuple[Any, Reply, StreamShape]:
+    """The next scripted reply (after its latency) or the default one for the chat ``view``:
+    (error/raw response to send as it is or None, the reply, its stream shape)."""
+    reply = server.next_reply()
+    server.wait_latency(reply)
+    special = special_reply(reply, body, server)
+    shape: StreamShape = reply if reply is not None else server.stream_shape
+    return special, reply if reply is not None else default_reply(view), shape
+
+
 def sign(thinking: str) -> str:
     """The mock's thinking signature: opaque base64, bound to the thinking text."""
     return base64.b64encode(hashlib.sha256(b"mock-signature:" + thinking.encode()).digest() * 2).decode()
@@ -137,15 +147,10 @@ class MockAnthropicServer(MockOpenAIServer):
         bad = self._check_thinking(body, thinking_on)
         if bad is not None:
             return bad
-        reply = self.next_reply()
-        self.wait_latency(reply)
-        special = special_reply(reply, body, self)
+        view = chat_view(body)
+        special, reply, shape = scripted(self, body, view)
         if special is not None:
             return special
-        shape: StreamShape = reply if reply is not None else self.stream_shape
-        view = chat_view(body)
-        if reply is None:
-            reply = default_reply(view)
         blocks, stop = self._blocks(reply, thinking_on, view)
         out_tokens = sum(len(_WORDS.findall(json.dumps(b))) for b in blocks) or 1
         usage = dict(reply.usage) if reply.usage else {

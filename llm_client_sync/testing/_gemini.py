@@ -13,7 +13,8 @@ import json
 import re
 from typing import Any, Iterator, Mapping
 
-from ._openai import MockOpenAIServer, _sse, content_text, default_reply, fake_embedding, special_reply
+from ._anthropic import scripted
+from ._openai import MockOpenAIServer, _sse, fake_embedding, special_reply
 from ._replies import ErrorReply, Reply, StreamShape, TextReply, ToolCallReply
 from ._server import BytesResponse, JSONResponse, Request
 
@@ -138,15 +139,9 @@ class MockGeminiServer(MockOpenAIServer):
         bad = self._check_signatures(body)
         if bad is not None:
             return bad
-        reply = self.next_reply()
-        self.wait_latency(reply)
-        special = special_reply(reply, body, self)
+        special, reply, shape = scripted(self, body, chat_view(body))
         if special is not None:
             return special
-        shape: StreamShape = reply if reply is not None else self.stream_shape
-        view = chat_view(body)
-        if reply is None:
-            reply = default_reply(view)
         thinking = (body.get("generationConfig") or {}).get("thinkingConfig") or {}
         parts, finish = self._parts(reply, bool(thinking.get("includeThoughts")))
         prompt = max(1, len(json.dumps(body.get("contents"))) // 4)

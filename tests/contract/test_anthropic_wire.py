@@ -334,3 +334,24 @@ def test_batch_result_lines_parse_as_messages(provider_wire: Path) -> None:
     results = [parse_anthropic_message(line["result"]["message"], PROFILE) for line in lines]
     assert [r.content for r in results] == ["4", "Jupiter"]
     assert [(r.usage.prompt_tokens, r.usage.completion_tokens) for r in results] == [(20, 5), (19, 4)]
+
+
+def test_request_options_map_or_are_refused_before_sending() -> None:
+    from llm_client_sync.errors import ConfigurationError
+
+    msgs = [{"role": "user", "content": "q"}]
+    assert PROTO.build(PROFILE, msgs, {"reasoning_effort": "low"})["thinking"] == {"type": "enabled", "budget_tokens": 1024}
+    assert "thinking" not in PROTO.build(PROFILE, msgs, {"reasoning_effort": "none"})
+    assert PROTO.build(PROFILE, msgs, {"user": "u1"})["metadata"] == {"user_id": "u1"}
+    for bad in ({"n": 2}, {"seed": 1}, {"thinking_budget": 2048, "temperature": 0.5},
+                {"thinking_budget": 4096, "max_tokens": 1000}, {"thinking_budget": 100}):
+        with pytest.raises(ConfigurationError):
+            PROTO.build(PROFILE, msgs, bad)
+
+
+def test_claude_profiles_resolve_snapshots_and_price_cache_writes() -> None:
+    snap = get_profile("claude-haiku-4-5-20251001")
+    assert snap.api_id == "claude-haiku-4-5-20251001" and snap.input_price == PROFILE.input_price == 1.0
+    assert PROFILE.prices_as_of and PROFILE.cache_write_price == 1.25 and PROFILE.cached_input_price == 0.10
+    # 1000 uncached + 1000 written + 1000 read, 100 out
+    assert PROFILE.cost(3000, 100, 1000, 1000) == pytest.approx((1000 * 1.0 + 1000 * 1.25 + 1000 * 0.10 + 100 * 5.0) / 1e6)
