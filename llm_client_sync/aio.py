@@ -204,7 +204,7 @@ class AsyncOpenAIProvider:
     def __init__(self, *args: Any, provider: "Provider | None" = None, **kwargs: Any) -> None:
         if provider is not None and (args or kwargs):
             raise LLMClientError("pass a Provider or OpenAIProvider constructor arguments, not both")
-        self.provider = provider if provider is not None else OpenAIProvider(*args, **kwargs)
+        self.provider: Any = provider if provider is not None else OpenAIProvider(*args, **kwargs)
 
     def __repr__(self) -> str:
         return f"Async{self.provider!r}"

@@ -150,7 +150,7 @@ class OpenAIClient:
         if provider is not None:
             if cache_backend is not None or api_key is not None or base_url is not None or provider_kwargs:
                 raise ConfigurationError("pass a provider= or OpenAIProvider arguments, not both")
-            self.provider: Provider = provider
+            self.provider: Any = provider
         else:
             self.provider = OpenAIProvider(model=model, api_key=api_key, base_url=base_url,
                                            cache_backend=cache_backend, **provider_kwargs)

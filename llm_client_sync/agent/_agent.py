@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Generator, Iterable, Iterator, Mapping
 
 from ..conversation import Conversation
 from ..errors import ConfigurationError, LLMClientError, MaxTurnsExceededError
@@ -75,6 +75,7 @@ class Agent:
         self._clock = clock
         self._run_lock = threading.RLock()
         self._cancel = threading.Event()
+        self._live_stream: Any = None  # the model stream of the run in progress (AgentStream.close)
 
     # -- public API ----------------------------------------------------------------------
     def run(self, prompt: str | Mapping[str, Any] | None = None, **params: Any) -> AgentResult:
@@ -154,7 +155,7 @@ class Agent:
         # events (reset, fork, another thread's run) never waits on a suspended generator
         with self._run_lock:
             self._cancel.clear()
-            steps = _Run(self, params, streaming).events(prompt)
+            steps: Generator[StreamEvent, None, None] = _Run(self, params, streaming).events(prompt)
         try:
             while True:
                 with self._run_lock:
@@ -209,7 +210,7 @@ class _Run:
         self.completions: list[CompletionResult] = []
         self.error: BaseException | None = None
 
-    def events(self, prompt: Any) -> Iterator[StreamEvent]:
+    def events(self, prompt: Any) -> Generator[StreamEvent, None, None]:
         agent = self.agent
         if isinstance(prompt, str):
             agent.conversation.add_user(prompt)

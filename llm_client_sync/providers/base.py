@@ -13,10 +13,11 @@ import hashlib
 import os
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping, Protocol, runtime_checkable
 
-from ..errors import ConfigurationError, LLMClientError
+from ..errors import ConfigurationError
 from ..models import ModelProfile, get_profile
 from ..transport import RetryPolicy, Timeout, Transport
-from ._params import check_reasoning_params, coerce_messages, coerce_tools, parse_structured, response_format_spec
+from ._body import decode_json
+from ._params import check_reasoning_params, coerce_messages, coerce_tools, response_format_spec, with_parsed
 from ._stream import Stream, replay_events
 
 if TYPE_CHECKING:
@@ -127,6 +128,7 @@ class BaseProvider:
         cache: None, a backend name (``"fs"``...), a CacheBackend instance, a ResponseCache, or
             a mapping ``{"backend": "fs", "cache_dir": ..., "cache_ttl": ...}``.
         rate_limit: None, ``"default"``, a RateLimit (or its dict) or a shared RateLimiter.
+        proxies, verify, ca_bundle: as Transport takes them.
     """
 
     name = "base"
@@ -135,11 +137,13 @@ class BaseProvider:
     default_base_url = ""
 
     def __init__(self, model: str | ModelProfile, *, protocol: WireProtocol, api_key: str | None = None,
-                 base_url: str | None = None, timeout: Timeout | float | Mapping[str, Any] | None = None,
+                 base_url: str | None = None, timeout: Timeout | float | None = None,
                  max_retries: int | None = None, retry: RetryPolicy | Mapping[str, Any] | None = None,
                  headers: Mapping[str, str] | None = None, default_params: Mapping[str, Any] | None = None,
                  pool_maxsize: int = 100, transport: Any = None, cache: Any = None, rate_limit: Any = None,
-                 embed_fn: Any = None, clock: Any = None, sleep: Any = None) -> None:
+                 embed_fn: Any = None, clock: Any = None, sleep: Any = None,
+                 proxies: Mapping[str, str] | None = None, verify: bool | None = None,
+                 ca_bundle: str | None = None) -> None:
         self.profile = get_profile(model)
         self.model = self.profile.api_id
         self._protocol = protocol
@@ -159,6 +163,8 @@ class BaseProvider:
                 kw["clock"] = clock
             if sleep is not None:
                 kw["sleep"] = sleep
+            kw.update({k: v for k, v in {"proxies": proxies, "verify": verify, "ca_bundle": ca_bundle}.items()
+                       if v is not None})
             self.transport = Transport(self.base_url, key, headers={**self._default_headers(), **self.headers},
                                        timeout=Timeout.coerce(timeout), retry=policy, pool_maxsize=pool_maxsize,
                                        **kw)
@@ -246,10 +252,7 @@ class BaseProvider:
         try:
             resp = self.transport.request("POST", self._protocol.path(self.model, False), json=body,
                                           **_per_call(timeout, retry))
-            try:
-                data = resp.json()
-            except ValueError as exc:
-                raise LLMClientError(f"the server answered with a body that is not JSON: {resp.text[:200]!r}") from exc
+            data = decode_json(resp.content, f"{self._protocol.name} response", resp.request_id)
             result = self._stamp(self._protocol.parse(data, self.profile, resp.request_id))
         except BaseException:
             self._settle(reservation, None)
@@ -288,7 +291,8 @@ class BaseProvider:
             stream = Stream(lambda: self.transport.open_stream(path, json=wire, **per_call),
                             lambda rid: self._protocol.accumulator(self.profile, rid),
                             max_reopen=(retry or self.transport.retry).max_retries, on_done=on_done, on_fail=on_fail,
-                            finalize=lambda r: _with_parsed(self._stamp(r), target))
+                            finalize=lambda r: _with_parsed(self._stamp(r), target),
+                            parse_body=lambda data, rid: self._protocol.parse(data, self.profile, rid))
         except BaseException:
             on_fail()
             raise
@@ -403,6 +407,4 @@ def _build_cache(cache: Any, embed_fn: Any, config: dict[str, Any]) -> Any:
 
 
 def _with_parsed(result: "CompletionResult", target: Any) -> "CompletionResult":
-    if target is None:
-        return result
-    return dataclasses.replace(result, parsed=parse_structured(result.content, target))
+    return with_parsed(result, target)

@@ -4,6 +4,7 @@ Which failures move on (the rest reach the caller at once, with their reason):
 
 ====================================================  ==========================================
 connection error, timeout (first byte, read, total)   next provider
+a 2xx body that is not the API's (not JSON, ...)       next provider
 408, 409, 429, 5xx (after the provider's own retries,  next provider
 or at once when retry-after > ``max_retry_after``)
 stream cut, stalled (idle timeout), malformed, error   next provider (the answer restarts there)
@@ -19,10 +20,11 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import Any, Callable, Generator, Iterable, Iterator
 
 from ..errors import (
     APIConnectionError,
+    APIResponseValidationError,
     APIStatusError,
     APITimeoutError,
     ConfigurationError,
@@ -30,8 +32,9 @@ from ..errors import (
     LLMClientError,
     RateLimitTimeoutError,
     StreamError,
+    StructuredOutputError,
 )
-from ..transport import Timeout
+from ..transport import Timeout, is_retryable
 from ..types import Attempt, CompletionResult, EmbeddingResult, StreamEvent, StreamEventType
 from ._breaker import BreakerState, CircuitBreaker
 from .base import BaseProvider, Provider
@@ -40,7 +43,6 @@ __all__ = ["BreakerState", "CircuitBreaker", "FallbackProvider", "FallbackStream
 
 E = StreamEventType
 _NEXT, _CONTEXT, _FATAL = "next", "context", "fatal"
-_MOVE_ON_STATUSES = frozenset({408, 409, 429})
 _CONTEXT_CODES = frozenset({"context_length_exceeded", "string_above_max_length"})
 _CONTEXT_PHRASES = ("maximum context length", "context length", "context window", "prompt is too long",
                     "exceeds the maximum number of tokens", "too many tokens")
@@ -58,21 +60,24 @@ def _error_code(exc: BaseException) -> str | None:
 
 def classify(exc: BaseException) -> str:
     """``"next"`` (try the next provider), ``"context"`` (a provider with a larger window may
-    fit) or ``"fatal"`` (the caller gets this error)."""
+    fit) or ``"fatal"`` (the caller gets this error).
+
+    Transient is what the transport's one predicate (``is_retryable``) says, plus every 429
+    (``insufficient_quota`` too: another provider's account may have quota), a 2xx body that is
+    not the API's, and a local rate-limit wait that timed out."""
     if isinstance(exc, ContextWindowExceededError):
         return _CONTEXT
-    code = _error_code(exc)
-    if code in _FILTER_CODES:
+    if _error_code(exc) in _FILTER_CODES:
         return _FATAL
     if isinstance(exc, APIStatusError):
         message = str(exc).lower()
-        if exc.status_code in (400, 413, 422) and (code in _CONTEXT_CODES
+        if exc.status_code in (400, 413, 422) and (_error_code(exc) in _CONTEXT_CODES
                                                     or any(p in message for p in _CONTEXT_PHRASES)):
             return _CONTEXT
-        if exc.status_code in _MOVE_ON_STATUSES or exc.status_code >= 500:
-            return _NEXT
-        return _FATAL
-    if isinstance(exc, (APIConnectionError, StreamError, RateLimitTimeoutError)):
+        return _NEXT if exc.status_code == 429 or is_retryable(exc) else _FATAL
+    if isinstance(exc, APIResponseValidationError) and not isinstance(exc, StructuredOutputError):
+        return _NEXT  # a 2xx body that is not the API's (a proxy's HTML page, a broken server)
+    if isinstance(exc, RateLimitTimeoutError) or is_retryable(exc):
         return _NEXT
     return _FATAL
 
@@ -401,7 +406,7 @@ class FallbackStream:
             return
         run.exhausted()
 
-    def _events(self) -> Iterator[StreamEvent]:
+    def _events(self) -> Generator[StreamEvent, None, None]:
         run = self._run
         sent_chars = 0        # text of the current provider that reached the caller
         visible = False       # any event of the current provider reached the caller

@@ -5,16 +5,14 @@ Flow: build the body (pure) -> cache -> rate limiter -> transport -> parse (pure
 
 from __future__ import annotations
 
-import array
-import base64
 import os
-import sys
 from typing import Any, Iterable, Mapping
 
-from ..errors import ConfigurationError, LLMClientError
+from ..errors import ConfigurationError
 from ..models import ModelProfile, get_profile
 from ..transport import RetryPolicy, Timeout
 from ..types import EmbeddingResult, Usage
+from ._body import decode_json, parse_embeddings
 from ._chat import ChatProtocol
 from .base import BaseProvider
 
@@ -77,7 +75,8 @@ class OpenAIProvider(BaseProvider):
                  qdrant_path: str | None = None, cache_ttl: float | None = None,
                  cache_namespace: str | None = None, cache_timeout: float | None = None,
                  cache_options: Mapping[str, Any] | None = None, rate_limit: Any = None,
-                 clock: Any = None, sleep: Any = None) -> None:
+                 clock: Any = None, sleep: Any = None, proxies: Mapping[str, str] | None = None,
+                 verify: bool | None = None, ca_bundle: str | None = None) -> None:
         self.api = api
         flat = {k: v for k, v in {"cache_dir": cache_dir, "pg_dsn": pg_dsn, "redis_url": redis_url,
                                   "qdrant_url": qdrant_url, "qdrant_api_key": qdrant_api_key,
@@ -97,7 +96,8 @@ class OpenAIProvider(BaseProvider):
         super().__init__(model, protocol=_protocol(api), api_key=api_key, base_url=base_url, timeout=timeout,
                          max_retries=max_retries, retry=retry, headers=headers, default_params=default_params,
                          pool_maxsize=pool_maxsize, transport=transport, cache=cache, rate_limit=rate_limit,
-                         embed_fn=self._embed_one, clock=clock, sleep=sleep)
+                         embed_fn=self._embed_one, clock=clock, sleep=sleep, proxies=proxies, verify=verify,
+                         ca_bundle=ca_bundle)
         emb = embedding_model
         if isinstance(emb, ModelProfile):
             emb = emb.key if get_profile(emb.key) is emb else emb.api_id
@@ -159,12 +159,9 @@ class OpenAIProvider(BaseProvider):
                     pass
         reservation = self._acquire(body, profile)
         try:
-            data = self.transport.request("POST", "/embeddings", json=body).json()
-            rows = sorted(data.get("data") or [], key=lambda d: d.get("index", 0))
-            if len(rows) != len(body["input"]):
-                raise LLMClientError(f"embeddings: asked for {len(body['input'])} vectors, got {len(rows)}")
-            result = EmbeddingResult(tuple(_decode_vector(r.get("embedding")) for r in rows),
-                                     Usage.from_api(data.get("usage")), data.get("model"))
+            resp = self.transport.request("POST", "/embeddings", json=body)
+            data = decode_json(resp.content, "embeddings response", resp.request_id)
+            result = EmbeddingResult(*parse_embeddings(data, len(body["input"]), resp.request_id))
         except BaseException:
             self._settle(reservation, None)
             raise
@@ -189,14 +186,3 @@ def _embed_batches(items: list[str]) -> Iterable[list[str]]:
     if batch:
         yield batch
 
-
-def _decode_vector(value: Any) -> list[float]:
-    if isinstance(value, str):
-        arr = array.array("f")
-        arr.frombytes(base64.b64decode(value))
-        if sys.byteorder == "big":
-            arr.byteswap()  # the API sends little-endian float32
-        return arr.tolist()
-    if isinstance(value, list):
-        return [float(x) for x in value]
-    raise LLMClientError(f"embedding has an unexpected type: {type(value).__name__}")
