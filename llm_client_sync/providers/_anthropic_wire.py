@@ -11,9 +11,10 @@ import json
 from typing import Any, Mapping
 
 from .._sse import ServerSentEvent
-from ..errors import ConfigurationError, StreamError
+from ..errors import ConfigurationError, LLMClientError, StreamError
 from ..models import ModelProfile
 from ..types import Choice, CompletionResult, StreamEvent, StreamEventType, ToolCall, Usage
+from ._body import MALFORMED, PREVIEW_BYTES, guarded, want
 from ._chat import build_result
 from ._native import (
     REJECTED_COMMON,
@@ -37,6 +38,8 @@ STRUCTURED_BETA = "structured-outputs-2025-11-13"
 FINISH = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length", "tool_use": "tool_calls",
           "refusal": "content_filter", "model_context_window_exceeded": "length"}
 _PLAIN_BLOCKS = frozenset({"text", "tool_use"})
+# in-band error types worth a fresh attempt when nothing reached the caller yet
+TRANSIENT = frozenset({"overloaded_error", "api_error", "rate_limit_error", "timeout_error"})
 _REJECTED = REJECTED_COMMON + ("seed", "logprobs", "top_logprobs", "frequency_penalty", "presence_penalty")
 _DROPPED = ("stream", "stream_options", "store", "parallel_tool_calls", "user", "n")
 _DEFAULT_MAX_TOKENS = 8192
@@ -82,8 +85,15 @@ def _assemble(blocks: list[dict[str, Any]], raw_args: Mapping[int, str] | None =
 
 def parse_anthropic_message(data: Mapping[str, Any], profile: ModelProfile,
                             request_id: str | None = None) -> CompletionResult:
-    """A ``message`` JSON object -> CompletionResult."""
-    blocks = [plain(b) for b in data.get("content") or ()]
+    """A ``message`` JSON object -> CompletionResult (APIResponseValidationError when it is not one)."""
+    return guarded("Anthropic message", data, request_id, _parse_message, data, profile, request_id)
+
+
+def _parse_message(data: Any, profile: ModelProfile, request_id: str | None) -> CompletionResult:
+    want(data, Mapping, "the body")
+    if data.get("type") == "error":
+        raise ValueError(f"the server answered with an error object: {(data.get('error') or {}).get('message')}")
+    blocks = [plain(want(b, Mapping, "a content block")) for b in want(data.get("content"), list, "content")]
     content, calls, thinking, items = _assemble(blocks)
     choice = Choice(0, content, calls, finish_reason(data.get("stop_reason")))
     return build_result([choice], anthropic_usage(data.get("usage")), profile, model=data.get("model"),
@@ -110,13 +120,15 @@ class AnthropicAccumulator:
     def feed(self, sse: ServerSentEvent) -> list[StreamEvent]:
         try:
             ev = json.loads(sse.data)
-        except ValueError as exc:
-            raise StreamError(f"malformed stream event (not JSON): {sse.data[:200]!r}", partial=self.result(),
-                              request_id=self.request_id) from exc
-        if not isinstance(ev, dict):
-            raise StreamError(f"malformed stream event: {sse.data[:200]!r}", partial=self.result(),
-                              request_id=self.request_id)
-        kind = ev.get("type") or sse.event
+            return self._event(want(ev, dict, "the event"), sse.event)
+        except LLMClientError:
+            raise
+        except MALFORMED as exc:
+            raise StreamError(f"malformed stream event ({exc}): {sse.data[:PREVIEW_BYTES]!r}", partial=self.result(),
+                              request_id=self.request_id, body=sse.data[:PREVIEW_BYTES]) from exc
+
+    def _event(self, ev: dict[str, Any], name: str) -> list[StreamEvent]:
+        kind = ev.get("type") or name
         if kind == "content_block_delta":
             return self._delta(int(ev.get("index") or 0), ev.get("delta") or {})
         if kind == "content_block_start":
@@ -141,8 +153,10 @@ class AnthropicAccumulator:
             return out
         if kind == "error":
             err = ev.get("error") if isinstance(ev.get("error"), dict) else {}
-            raise StreamError(f"error event in stream: {err.get('type', 'error')}: {err.get('message')}",
+            exc = StreamError(f"error event in stream: {err.get('type', 'error')}: {err.get('message')}",
                               partial=self.result(), request_id=self.request_id or ev.get("request_id"), body=ev)
+            exc.retryable = err.get("type") in TRANSIENT  # type: ignore[attr-defined]
+            raise exc
         return []  # ping and event types added later
 
     def _start(self, idx: int, block: dict[str, Any]) -> list[StreamEvent]:

@@ -13,9 +13,10 @@ import json
 from typing import Any, Mapping
 
 from .._sse import ServerSentEvent
-from ..errors import ConfigurationError, StreamError
+from ..errors import ConfigurationError, LLMClientError, StreamError
 from ..models import ModelProfile
 from ..types import Choice, CompletionResult, StreamEvent, StreamEventType, ToolCall, Usage
+from ._body import MALFORMED, PREVIEW_BYTES, guarded, want
 from ._chat import build_result
 from ._native import (
     REJECTED_COMMON,
@@ -46,6 +47,8 @@ _GEN_CONFIG = {"temperature": "temperature", "top_p": "topP", "top_k": "topK", "
                "logprobs": "responseLogprobs", "top_logprobs": "logprobs"}
 _DROPPED = ("stream", "stream_options", "store", "parallel_tool_calls", "user", "metadata")
 _PLAIN_PARTS = frozenset({"text", "functionCall"})
+# in-band error statuses worth a fresh attempt when nothing reached the caller yet
+TRANSIENT = frozenset({"UNAVAILABLE", "INTERNAL", "RESOURCE_EXHAUSTED", "DEADLINE_EXCEEDED"})
 
 
 def gemini_usage(u: Mapping[str, Any] | None) -> Usage:
@@ -96,13 +99,18 @@ def _assemble(parts: list[dict[str, Any]], response_id: str | None, reason: Any)
     return content, tuple(calls), ("".join(thoughts) if thoughts else None), _finish(reason, bool(calls)), items
 
 
+def _parts_of(candidate: Any) -> list[Mapping[str, Any]]:
+    content = want(want(candidate, Mapping, "a candidate").get("content") or {}, Mapping, "content")
+    return [want(p, Mapping, "a part") for p in want(content.get("parts") or [], list, "parts")]
+
+
 def _choices(candidates: list[Mapping[str, Any]], response_id: str | None, blocked: bool) -> tuple[
         list[Choice], str | None, tuple[Any, ...]]:
     choices = []
     reasoning = None
     items: tuple[Any, ...] = ()
     for i, cand in enumerate(candidates):
-        parts = [plain(p) for p in (cand.get("content") or {}).get("parts") or ()]
+        parts = [plain(p) for p in _parts_of(cand)]
         content, calls, thoughts, finish, kept = _assemble(parts, response_id, cand.get("finishReason"))
         index = int(cand.get("index") or i)
         choices.append(Choice(index, content, calls, finish))
@@ -115,7 +123,18 @@ def _choices(candidates: list[Mapping[str, Any]], response_id: str | None, block
 
 
 def parse_gemini_response(data: Mapping[str, Any], profile: ModelProfile, request_id: str | None = None) -> CompletionResult:
-    """A ``GenerateContentResponse`` JSON object -> CompletionResult."""
+    """A ``GenerateContentResponse`` JSON object -> CompletionResult (APIResponseValidationError when it
+    is not one)."""
+    return guarded("Gemini GenerateContentResponse", data, request_id, _parse_response, data, profile, request_id)
+
+
+def _parse_response(data: Any, profile: ModelProfile, request_id: str | None) -> CompletionResult:
+    want(data, Mapping, "the body")
+    if data.get("error"):
+        raise ValueError(f"the server answered with an error object: {(data.get('error') or {}).get('message')}")
+    if "candidates" not in data and "promptFeedback" not in data:
+        raise ValueError("the body has neither candidates nor promptFeedback")
+    want(data.get("candidates"), list, "candidates", optional=True)
     rid = data.get("responseId")
     blocked = bool((data.get("promptFeedback") or {}).get("blockReason"))
     choices, reasoning, items = _choices(list(data.get("candidates") or ()), rid, blocked)
@@ -147,17 +166,20 @@ class GeminiAccumulator:
 
     def feed(self, sse: ServerSentEvent) -> list[StreamEvent]:
         try:
-            chunk = json.loads(sse.data)
-        except ValueError as exc:
-            raise StreamError(f"malformed stream chunk (not JSON): {sse.data[:200]!r}", partial=self.result(),
-                              request_id=self.request_id) from exc
-        if not isinstance(chunk, dict):
-            raise StreamError(f"malformed stream chunk: {sse.data[:200]!r}", partial=self.result(),
-                              request_id=self.request_id)
+            return self._chunk(want(json.loads(sse.data), dict, "the chunk"))
+        except LLMClientError:
+            raise
+        except MALFORMED as exc:
+            raise StreamError(f"malformed stream chunk ({exc}): {sse.data[:PREVIEW_BYTES]!r}", partial=self.result(),
+                              request_id=self.request_id, body=sse.data[:PREVIEW_BYTES]) from exc
+
+    def _chunk(self, chunk: dict[str, Any]) -> list[StreamEvent]:
         if isinstance(chunk.get("error"), dict):
             err = chunk["error"]
-            raise StreamError(f"error event in stream: {err.get('status', 'error')}: {err.get('message')}",
+            exc = StreamError(f"error event in stream: {err.get('status', 'error')}: {err.get('message')}",
                               partial=self.result(), request_id=self.request_id, body=chunk)
+            exc.retryable = err.get("status") in TRANSIENT  # type: ignore[attr-defined]
+            raise exc
         out: list[StreamEvent] = []
         if self.id is None:
             self.model, self.id = chunk.get("modelVersion"), chunk.get("responseId") or ""
@@ -167,7 +189,7 @@ class GeminiAccumulator:
         for i, cand in enumerate(chunk.get("candidates") or ()):
             idx = int(cand.get("index") or i)
             st = self._cands.setdefault(idx, _Candidate())
-            for p in (cand.get("content") or {}).get("parts") or ():
+            for p in _parts_of(cand):
                 out.extend(self._part(st, idx, plain(p)))
             if cand.get("finishReason") not in (None, "FINISH_REASON_UNSPECIFIED", 0):
                 st.finish = cand["finishReason"]

@@ -355,3 +355,23 @@ def test_claude_profiles_resolve_snapshots_and_price_cache_writes() -> None:
     assert PROFILE.prices_as_of and PROFILE.cache_write_price == 1.25 and PROFILE.cached_input_price == 0.10
     # 1000 uncached + 1000 written + 1000 read, 100 out
     assert PROFILE.cost(3000, 100, 1000, 1000) == pytest.approx((1000 * 1.0 + 1000 * 1.25 + 1000 * 0.10 + 100 * 5.0) / 1e6)
+
+
+@pytest.mark.parametrize("body", [{"id": "x"}, {"type": "message", "content": "text"}, ["not", "an", "object"],
+                                  {"type": "message", "content": [1]}])
+def test_a_body_that_is_not_a_message_is_a_validation_error(body: Any) -> None:
+    from llm_client_sync.errors import APIResponseValidationError
+
+    with pytest.raises(APIResponseValidationError):
+        PROTO.parse(body, PROFILE, "rid")
+
+
+@pytest.mark.parametrize("data", ['["a"]', "{not json", '{"type": "content_block_delta", "index": "x", "delta": {}}'])
+def test_a_malformed_stream_event_is_a_stream_error(data: str) -> None:
+    from llm_client_sync._sse import ServerSentEvent
+
+    acc = PROTO.accumulator(PROFILE, "rid")
+    acc.feed(ServerSentEvent('{"type": "message_start", "message": {"id": "m", "usage": {"input_tokens": 3}}}'))
+    with pytest.raises(StreamError, match="malformed") as info:
+        acc.feed(ServerSentEvent(data))
+    assert info.value.partial.usage.prompt_tokens == 3

@@ -278,3 +278,17 @@ def test_batch_inlined_responses_parse(provider_wire: Path) -> None:
     results = [parse_gemini_response(r["response"], PROFILE) for r in rows]
     assert [r.content for r in results] == ["4", "Jupiter"]
     assert [r.usage.reasoning_tokens for r in results] == [43, 53]
+
+
+@pytest.mark.parametrize("body", [{"responseId": "x"}, {"candidates": "nope"}, [1], {"candidates": [{"content": 5}]}])
+def test_a_body_that_is_not_a_response_is_a_validation_error(body: Any) -> None:
+    from llm_client_sync.errors import APIResponseValidationError
+
+    with pytest.raises(APIResponseValidationError):
+        PROTO.parse(body, PROFILE, None)
+
+
+@pytest.mark.parametrize("data", ["[1, 2]", "{oops", '{"candidates": [{"content": {"parts": "x"}}]}'])
+def test_a_malformed_stream_chunk_is_a_stream_error(data: str) -> None:
+    with pytest.raises(StreamError, match="malformed"):
+        PROTO.accumulator(PROFILE, None).feed(ServerSentEvent(data))

@@ -26,7 +26,7 @@ from llm_client_sync.types import StreamEventType
 
 pytestmark = pytest.mark.timeout(60)
 E = StreamEventType
-FAST = {"retry-after": "0"}
+FAST = {"retry-after-ms": "5"}
 
 
 @pytest.fixture
@@ -142,7 +142,7 @@ def test_overloaded_529_is_retried(server):
     with AnthropicProvider("claude-haiku-4-5", api_key="k", base_url=server.base_url, max_retries=2,
                            sleep=sleeps.append) as p:
         assert p.complete("Hi").content == "after the overload"
-    assert len(bodies(server)) == 2 and sleeps == [0.0]
+    assert len(bodies(server)) == 2 and sleeps == [0.005]
 
 
 def test_overloaded_529_when_retries_run_out_carries_type_and_request_id(server):

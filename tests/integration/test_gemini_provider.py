@@ -122,7 +122,7 @@ def test_resource_exhausted_is_retried_then_reported(server):
     with GeminiProvider("gemini-2.5-flash", api_key="k", base_url=server.base_url, max_retries=1,
                         sleep=sleeps.append) as p:
         assert p.complete("Hi").content == "after the quota wait"
-        assert len(sleeps) == 1
+        assert sleeps == [2.0]  # the RetryInfo retryDelay of the error body
         server.add_error(429, message="Resource has been exhausted (e.g. check quota).")
         server.add_error(429, message="Resource has been exhausted (e.g. check quota).")
         with pytest.raises(RateLimitError) as info:
@@ -176,3 +176,11 @@ def test_count_tokens_and_structured_output(server, gemini):
     result = gemini.complete("Capital of Peru?", response_format=schema)
     assert result.parsed == {"city": "Peru"}
     assert generate_bodies(server)[-1]["generationConfig"]["responseJsonSchema"] == schema
+
+
+def test_stream_error_chunk_before_any_output_is_reopened(server, gemini):
+    server.add_text("lost", error_after=0)  # the first chunk is a 503 UNAVAILABLE error object
+    server.add_text("second try works")
+    with gemini.stream("Hi") as stream:
+        text = "".join(e.data for e in stream if e.type is E.TOKEN)
+    assert text == "second try works" and len(generate_bodies(server)) == 2
