@@ -8,7 +8,6 @@ keeps all of its parts in ``output_items`` as ``{"type": "gemini_content", "part
 
 from __future__ import annotations
 
-import hashlib
 import json
 from typing import Any, Mapping
 
@@ -17,7 +16,7 @@ from ..errors import ConfigurationError, LLMClientError, StreamError
 from ..models import ModelProfile
 from ..types import Choice, CompletionResult, StreamEvent, StreamEventType, ToolCall, Usage
 from ._body import MALFORMED, PREVIEW_BYTES, guarded, want
-from ._chat import build_result
+from ._chat import build_result, synthetic_call_id
 from ._native import (
     REJECTED_COMMON,
     data_url,
@@ -62,13 +61,6 @@ def gemini_usage(u: Mapping[str, Any] | None) -> Usage:
     return Usage(prompt, completion, total, thoughts, int(u.get("cachedContentTokenCount") or 0), 0)
 
 
-def call_id(response_id: str | None, index: int, name: str) -> str:
-    """A stable id for a function call that came without one."""
-    if not response_id:
-        return f"call_{index}_{name}"
-    return "call_" + hashlib.sha256(f"{response_id}/{index}/{name}".encode()).hexdigest()[:16]
-
-
 def _finish(reason: Any, has_calls: bool) -> str | None:
     if reason is None or reason in ("FINISH_REASON_UNSPECIFIED", 0):
         return None
@@ -76,9 +68,10 @@ def _finish(reason: Any, has_calls: bool) -> str | None:
     return "tool_calls" if has_calls and mapped == "stop" else mapped
 
 
-def _assemble(parts: list[dict[str, Any]], response_id: str | None, reason: Any) -> tuple[
+def _assemble(parts: list[dict[str, Any]], response_id: str | None, reason: Any, choice: int = 0) -> tuple[
         str | None, tuple[ToolCall, ...], str | None, str | None, tuple[Any, ...]]:
-    """Parts -> (text, tool calls, thought text, finish reason, output_items)."""
+    """Parts -> (text, tool calls, thought text, finish reason, output_items); calls without an id get
+    ``synthetic_call_id`` (stable for one response: the same whole or streamed)."""
     texts: list[str] = []
     thoughts: list[str] = []
     calls = []
@@ -86,7 +79,7 @@ def _assemble(parts: list[dict[str, Any]], response_id: str | None, reason: Any)
         if "functionCall" in p:
             fc = p.get("functionCall") or {}
             name = fc.get("name") or ""
-            calls.append(ToolCall.from_raw(fc.get("id") or call_id(response_id, len(calls), name), name,
+            calls.append(ToolCall.from_raw(fc.get("id") or synthetic_call_id(response_id or "", choice, len(calls)), name,
                                            json.dumps(fc.get("args") or {})))
         elif p.get("thought"):
             thoughts.append(p.get("text") or "")
@@ -111,8 +104,8 @@ def _choices(candidates: list[Mapping[str, Any]], response_id: str | None, block
     items: tuple[Any, ...] = ()
     for i, cand in enumerate(candidates):
         parts = [plain(p) for p in _parts_of(cand)]
-        content, calls, thoughts, finish, kept = _assemble(parts, response_id, cand.get("finishReason"))
         index = int(cand.get("index") or i)
+        content, calls, thoughts, finish, kept = _assemble(parts, response_id, cand.get("finishReason"), index)
         choices.append(Choice(index, content, calls, finish))
         if not choices[1:]:
             reasoning, items = thoughts, kept
@@ -207,7 +200,7 @@ class GeminiAccumulator:
             k = st.ncalls
             st.ncalls += 1
             st.parts.append(part)
-            call = ToolCall.from_raw(fc.get("id") or call_id(self.id, k, name), name, json.dumps(fc.get("args") or {}))
+            call = ToolCall.from_raw(fc.get("id") or synthetic_call_id(self.id or "", idx, k), name, json.dumps(fc.get("args") or {}))
             return [StreamEvent(E.TOOL_CALL_START, {"index": k, "id": call.id, "name": name}, idx),
                     StreamEvent(E.TOOL_CALL_DELTA, {"index": k, "arguments": call.raw_arguments}, idx),
                     StreamEvent(E.TOOL_CALL_END, call, idx)]
