@@ -11,14 +11,15 @@ import json
 from typing import Any, Mapping
 
 from .._sse import ServerSentEvent
-from ..errors import ConfigurationError, LLMClientError, StreamError
+from ..errors import ConfigurationError, StreamError
 from ..models import ModelProfile
 from ..types import Choice, CompletionResult, StreamEvent, StreamEventType, ToolCall, Usage
-from ._body import MALFORMED, PREVIEW_BYTES, guarded, want
+from ._body import guarded, want
 from ._chat import build_result
 from ._native import (
     REJECTED_COMMON,
     data_url,
+    feed_guarded,
     function_tools,
     image_url_of,
     native_items,
@@ -118,14 +119,7 @@ class AnthropicAccumulator:
         self._ended: set[int] = set()
 
     def feed(self, sse: ServerSentEvent) -> list[StreamEvent]:
-        try:
-            ev = json.loads(sse.data)
-            return self._event(want(ev, dict, "the event"), sse.event)
-        except LLMClientError:
-            raise
-        except MALFORMED as exc:
-            raise StreamError(f"malformed stream event ({exc}): {sse.data[:PREVIEW_BYTES]!r}", partial=self.result(),
-                              request_id=self.request_id, body=sse.data[:PREVIEW_BYTES]) from exc
+        return feed_guarded(self, sse.data, lambda ev: self._event(ev, sse.event))
 
     def _event(self, ev: dict[str, Any], name: str) -> list[StreamEvent]:
         kind = ev.get("type") or name

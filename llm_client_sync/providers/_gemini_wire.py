@@ -12,14 +12,15 @@ import json
 from typing import Any, Mapping
 
 from .._sse import ServerSentEvent
-from ..errors import ConfigurationError, LLMClientError, StreamError
+from ..errors import ConfigurationError, StreamError
 from ..models import ModelProfile
 from ..types import Choice, CompletionResult, StreamEvent, StreamEventType, ToolCall, Usage
-from ._body import MALFORMED, PREVIEW_BYTES, guarded, want
+from ._body import guarded, want
 from ._chat import build_result, synthetic_call_id
 from ._native import (
     REJECTED_COMMON,
     data_url,
+    feed_guarded,
     function_tools,
     guess_mime,
     image_url_of,
@@ -158,13 +159,7 @@ class GeminiAccumulator:
         self._blocked = False
 
     def feed(self, sse: ServerSentEvent) -> list[StreamEvent]:
-        try:
-            return self._chunk(want(json.loads(sse.data), dict, "the chunk"))
-        except LLMClientError:
-            raise
-        except MALFORMED as exc:
-            raise StreamError(f"malformed stream chunk ({exc}): {sse.data[:PREVIEW_BYTES]!r}", partial=self.result(),
-                              request_id=self.request_id, body=sse.data[:PREVIEW_BYTES]) from exc
+        return feed_guarded(self, sse.data, self._chunk)
 
     def _chunk(self, chunk: dict[str, Any]) -> list[StreamEvent]:
         if isinstance(chunk.get("error"), dict):
