@@ -266,3 +266,63 @@ def test_providers_load_lazily():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
                          env={**__import__("os").environ, "LLM_CLIENT_SYNC_NO_DOTENV": "1"})
     assert out.stdout.split() == ["False", "True"], out.stderr
+
+
+# -- an Agent over recorded exchanges (the server replays the recorded bodies byte for byte) ------
+def _recorded(name: str) -> dict[str, Any]:
+    import json
+
+    from support import shared_path
+
+    return json.loads(shared_path("provider-wire", "anthropic", f"{name}.json").read_text(encoding="utf-8"))
+
+
+@tool
+def weather(latitude: str, longitude: str) -> str:
+    """Gets current weather for a location."""
+    return f"Current weather at {latitude}, {longitude}: 15°C, Wind: 10 km/h"
+
+
+def test_agent_over_the_recorded_tool_use_exchange(server, claude):
+    from llm_client_sync.testing import RawReply
+
+    server.thinking = False
+    first, second = _recorded("messages_tool_use__ruby_llm"), _recorded("messages_tool_result_followup__ruby_llm")
+    for rec in (first, second):
+        server.add(RawReply(body=rec["response_body_raw"].encode() if rec.get("response_body_raw")
+                            else __import__("json").dumps(rec["response_body"]).encode()))
+    result = Agent(claude, tools=[weather]).run("What's the weather in Berlin? (52.5200, 13.4050)")
+    assert result.content == second["response_body"]["content"][0]["text"]
+    sent = bodies(server)[1]["messages"]
+    recorded = second["request_body"]["messages"]
+    assert sent[1] == recorded[1]  # the assistant tool_use turn, as the recording sent it
+    assert sent[2]["content"][0]["tool_use_id"] == recorded[2]["content"][0]["tool_use_id"]
+    assert sent[2]["content"][0]["content"] == recorded[2]["content"][0]["content"][0]["text"]
+    assert result.usage.prompt_tokens == 633 + 748
+
+
+def test_agent_streams_over_the_recorded_parallel_tool_use_exchange(server, claude):
+    from llm_client_sync.testing import RawReply
+
+    server.thinking = False
+    first = _recorded("messages_stream_parallel_tool_use__simonw-llm-anthropic")
+    second = _recorded("messages_stream_parallel_tool_results_followup__simonw-llm-anthropic")
+    server.add(RawReply(body=first["response_body"].encode(), stream=True))
+    server.add(RawReply(body=second["response_body"].encode(), stream=True))
+    names = iter(["Charles", "Sammy"])
+    lock = threading.Lock()
+
+    @tool
+    def pelican_name_generator() -> str:
+        """Generate a name for a pelican."""
+        with lock:
+            return next(names)
+
+    with Agent(claude, tools=[pelican_name_generator]).stream("Two names for a pet pelican") as events:
+        text = "".join(e.data for e in events if e.type is E.TOKEN)
+    result = events.result()
+    assert text.startswith("Here are two great names") and result.content == text
+    sent = bodies(server)[1]["messages"]
+    ids = [b["id"] for b in sent[1]["content"] if b["type"] == "tool_use"]
+    assert ids == ["toolu_01LtHJmixrs9NcWQkK8hu8hj", "toolu_01N8a4jWyf116qKTMqKKmjyt"]
+    assert [(b["tool_use_id"], b["content"]) for b in sent[2]["content"]] == list(zip(ids, ["Charles", "Sammy"]))

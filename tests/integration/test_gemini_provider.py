@@ -184,3 +184,41 @@ def test_stream_error_chunk_before_any_output_is_reopened(server, gemini):
     with gemini.stream("Hi") as stream:
         text = "".join(e.data for e in stream if e.type is E.TOKEN)
     assert text == "second try works" and len(generate_bodies(server)) == 2
+
+
+# -- an Agent over recorded exchanges (the server replays the recorded bodies) ---------------------
+def _recorded(name: str) -> dict[str, Any]:
+    import json
+
+    from support import shared_path
+
+    return json.loads(shared_path("provider-wire", "gemini", f"{name}.json").read_text(encoding="utf-8"))
+
+
+def test_agent_over_the_recorded_parallel_function_call_exchange(server, gemini):
+    import json
+
+    first = _recorded("generateContent_parallel_function_calls__ruby_llm")
+    second = _recorded("generateContent_parallel_function_responses__ruby_llm")
+    for rec in (first, second):
+        server.add(RawReply(body=json.dumps(rec["response_body"]).encode()))
+
+    @tool
+    def weather(latitude: str, longitude: str) -> str:
+        """Gets current weather for a location."""
+        return f"Current weather at {latitude}, {longitude}: 15°C, Wind: 10 km/h"
+
+    @tool
+    def best_language_to_learn() -> str:
+        """Gets the best language to learn."""
+        return "Ruby"
+
+    result = Agent(gemini, tools=[weather, best_language_to_learn]).run(
+        "What's the weather in Berlin (52.5200, 13.4050) and what's the best language to learn?")
+    assert result.content == second["response_body"]["candidates"][0]["content"]["parts"][0]["text"]
+    sent = generate_bodies(server)[1]["contents"]
+    recorded = second["request_body"]["contents"]
+    assert sent[1]["parts"] == first["response_body"]["candidates"][0]["content"]["parts"]  # signature as received
+    assert sent[1]["parts"][0]["thoughtSignature"] == recorded[1]["parts"][0]["thoughtSignature"]
+    assert [p["functionResponse"]["name"] for p in sent[2]["parts"]] == \
+        [p["functionResponse"]["name"] for p in recorded[2]["parts"]] == ["weather", "best_language_to_learn"]
