@@ -118,15 +118,18 @@ def _gemini(key: str, context: int, out: int, price_in: float, cache_read: float
 # Anthropic: platform.claude.com pricing (5m cache write, cache hit); Haiku 5.5 at its <=100k-prompt band.
 # Gemini: ai.google.dev pricing, paid tier, prompts <=200k tokens (cache read = context-cache hit price).
 _CLAUDE_PRICES = "2026-10-24"
+# Claude 4.6 and later think adaptively, steered by an effort level (older ones take a token budget)
+_ADAPTIVE = ("low", "medium", "high")
+_OPUS_EFFORTS = ("low", "medium", "high", "max")
 _GEMINI_PRICES = "2026-11-01"
 _NATIVE_TABLE: tuple[ModelProfile, ...] = (
     #       key                  context    max out  in     read   write   out
-    _claude("claude-opus-5-5", 1_000_000, 128_000, 4.0, 0.20, 5.0, 20.0),
-    _claude("claude-sonnet-5-5", 1_000_000, 128_000, 2.0, 0.10, 2.5, 10.0),
-    _claude("claude-haiku-5-5", 1_000_000, 128_000, 0.10, 0.01, 0.125, 0.50),
-    _claude("claude-opus-5", 1_000_000, 128_000, 5.0, 0.50, 6.25, 25.0),
-    _claude("claude-sonnet-5", 1_000_000, 128_000, 2.0, 0.20, 2.5, 10.0),
-    _claude("claude-opus-4-6", 200_000, 128_000, 5.0, 0.50, 6.25, 25.0),
+    _claude("claude-opus-5-5", 1_000_000, 128_000, 4.0, 0.20, 5.0, 20.0, reasoning_efforts=_OPUS_EFFORTS),
+    _claude("claude-sonnet-5-5", 1_000_000, 128_000, 2.0, 0.10, 2.5, 10.0, reasoning_efforts=_ADAPTIVE),
+    _claude("claude-haiku-5-5", 1_000_000, 128_000, 0.10, 0.01, 0.125, 0.50, reasoning_efforts=_ADAPTIVE),
+    _claude("claude-opus-5", 1_000_000, 128_000, 5.0, 0.50, 6.25, 25.0, reasoning_efforts=_OPUS_EFFORTS),
+    _claude("claude-sonnet-5", 1_000_000, 128_000, 2.0, 0.20, 2.5, 10.0, reasoning_efforts=_ADAPTIVE),
+    _claude("claude-opus-4-6", 200_000, 128_000, 5.0, 0.50, 6.25, 25.0, reasoning_efforts=_OPUS_EFFORTS),
     _claude("claude-sonnet-4-5", 200_000, 64_000, 3.0, 0.30, 3.75, 15.0),
     _claude("claude-haiku-4-5", 200_000, 64_000, 1.0, 0.10, 1.25, 5.0),
     #       key                       context    max out  in    read   out

@@ -44,6 +44,7 @@ TRANSIENT = frozenset({"overloaded_error", "api_error", "rate_limit_error", "tim
 _REJECTED = REJECTED_COMMON + ("seed", "logprobs", "top_logprobs", "frequency_penalty", "presence_penalty")
 _DROPPED = ("stream", "stream_options", "store", "parallel_tool_calls", "user", "n")
 _DEFAULT_MAX_TOKENS = 8192
+_ADAPTIVE_MAX_TOKENS = 16384
 
 
 def anthropic_usage(u: Mapping[str, Any] | None) -> Usage:
@@ -368,6 +369,32 @@ def _output_format(spec: Mapping[str, Any]) -> dict[str, Any] | None:
     return None  # "text"
 
 
+def _thinking(profile: ModelProfile, params: dict[str, Any]) -> dict[str, Any] | None:
+    """Pop the thinking parameters; Anthropic's ``thinking`` value (``output_config`` set in params).
+
+    Models with effort levels in their profile (Claude 4.6 and later) think adaptively
+    (``{"type": "adaptive"}`` + ``output_config.effort``; a budget is turned into the nearest
+    effort); older ones take ``{"type": "enabled", "budget_tokens": N}``.
+    """
+    thinking = params.pop("thinking", None)
+    effort = params.get("reasoning_effort")
+    budget = thinking_budget(params)
+    if thinking is not None or budget is None or budget == 0:
+        return thinking
+    efforts = profile.reasoning_efforts
+    if efforts:
+        if effort is None:
+            effort = "low" if budget <= 2048 else "medium" if budget <= 8192 else "high"
+        effort = {"minimal": "low", "xhigh": "max"}.get(effort, effort)
+        if effort not in efforts:
+            effort = efforts[-1] if effort == "max" else "high"
+        params["output_config"] = {**(params.get("output_config") or {}), "effort": effort}
+        return {"type": "adaptive", "display": "summarized"}
+    if budget < 1024:
+        raise ConfigurationError(f"Anthropic thinking budgets start at 1024 tokens (got {budget})")
+    return {"type": "enabled", "budget_tokens": budget}
+
+
 class AnthropicProtocol:
     """``POST /v1/messages`` (Anthropic Messages API)."""
 
@@ -393,21 +420,18 @@ class AnthropicProtocol:
         for alias in ("max_completion_tokens", "max_output_tokens"):
             value = params.pop(alias, None)
             max_tokens = max_tokens if max_tokens is not None else value
-        budget = thinking_budget(params)
-        thinking = params.pop("thinking", None)
-        if thinking is None and budget:
-            if budget < 1024:
-                raise ConfigurationError(f"Anthropic thinking budgets start at 1024 tokens (got {budget})")
-            thinking = {"type": "enabled", "budget_tokens": budget}
+        thinking = _thinking(profile, params)
         if thinking is not None:
             body["thinking"] = plain(thinking)
-            if thinking.get("type") == "enabled":
+            if thinking.get("type") in ("enabled", "adaptive"):
                 for name in ("temperature", "top_p"):
                     if params.get(name) not in (None, 1):
                         raise ConfigurationError(f"Anthropic extended thinking needs {name} unset or 1 "
                                                  f"(got {params[name]}); remove it or turn thinking off")
         if max_tokens is None:
             max_tokens = min(profile.max_output_tokens or _DEFAULT_MAX_TOKENS, _DEFAULT_MAX_TOKENS)
+            if (thinking or {}).get("type") == "adaptive":
+                max_tokens = min(profile.max_output_tokens or _ADAPTIVE_MAX_TOKENS, _ADAPTIVE_MAX_TOKENS)
             if (thinking or {}).get("budget_tokens"):
                 max_tokens = max(max_tokens, int(thinking["budget_tokens"]) + _DEFAULT_MAX_TOKENS // 2)
         elif (thinking or {}).get("budget_tokens") and int(thinking["budget_tokens"]) >= max_tokens:

@@ -47,6 +47,9 @@ _GEN_CONFIG = {"temperature": "temperature", "top_p": "topP", "top_k": "topK", "
                "logprobs": "responseLogprobs", "top_logprobs": "logprobs"}
 _DROPPED = ("stream", "stream_options", "store", "parallel_tool_calls", "user", "metadata")
 _PLAIN_PARTS = frozenset({"text", "functionCall"})
+# reasoning_effort -> Gemini 3 thinkingLevel (it has no "off"; "minimal" exists on Flash only)
+_LEVELS = {"none": "low", "minimal": "minimal", "low": "low", "medium": "medium", "high": "high", "xhigh": "high",
+           "max": "high"}
 # in-band error statuses worth a fresh attempt when nothing reached the caller yet
 TRANSIENT = frozenset({"UNAVAILABLE", "INTERNAL", "RESOURCE_EXHAUSTED", "DEADLINE_EXCEEDED"})
 
@@ -347,7 +350,9 @@ def _thinking(profile: ModelProfile, params: dict[str, Any]) -> dict[str, Any] |
     if config is None and effort is not None and not profile.api_id.startswith("gemini-2"):
         # Gemini 3 takes a level, not a budget
         params.pop("reasoning_effort")
-        config = {"thinkingLevel": "low" if effort in ("none", "minimal") else effort}
+        if effort not in _LEVELS:
+            raise ConfigurationError(f"reasoning_effort={effort!r} is not valid; use one of {sorted(_LEVELS)}")
+        config = {"thinkingLevel": _LEVELS[effort]}
     else:
         budget = thinking_budget(params)
         if config is None and budget is not None:

@@ -26,7 +26,7 @@ text_of = _text_of
 REJECTED_COMMON = ("logit_bias", "prediction", "modalities", "audio", "web_search_options")
 
 # reasoning_effort -> thinking budget in tokens (Anthropic extended thinking, Gemini 2.5)
-_EFFORT_BUDGET = {"none": 0, "minimal": 0, "low": 1024, "medium": 4096, "high": 16384, "xhigh": 32768}
+_EFFORT_BUDGET = {"none": 0, "minimal": 0, "low": 1024, "medium": 4096, "high": 16384, "xhigh": 32768, "max": 32768}
 
 
 def feed_guarded(acc: Any, data: str, handle: Any) -> Any:

@@ -375,3 +375,16 @@ def test_a_malformed_stream_event_is_a_stream_error(data: str) -> None:
     with pytest.raises(StreamError, match="malformed") as info:
         acc.feed(ServerSentEvent(data))
     assert info.value.partial.usage.prompt_tokens == 3
+
+
+def test_adaptive_models_get_an_effort_older_ones_a_budget(provider_wire: Path) -> None:
+    recorded = _load(provider_wire, "messages_stream_adaptive_thinking_opus46__simonw-llm-anthropic")["request_body"]
+    opus = get_profile("claude-opus-4-6")
+    body = PROTO.build(opus, [{"role": "user", "content": "q"}], {"reasoning_effort": "high"})
+    assert body["thinking"]["type"] == recorded["thinking"]["type"] == "adaptive"
+    assert body["output_config"] == {"effort": "high"}
+    assert PROTO.build(opus, [{"role": "user", "content": "q"}], {"thinking_budget": 1024})["output_config"] == {"effort": "low"}
+    assert PROTO.build(get_profile("claude-sonnet-5-5"), [{"role": "user", "content": "q"}],
+                       {"reasoning_effort": "xhigh"})["output_config"] == {"effort": "high"}
+    older = PROTO.build(PROFILE, [{"role": "user", "content": "q"}], {"reasoning_effort": "medium"})
+    assert older["thinking"] == {"type": "enabled", "budget_tokens": 4096} and "output_config" not in older
