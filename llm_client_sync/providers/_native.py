@@ -16,7 +16,7 @@ from typing import Any, Iterator, Mapping
 from ..errors import ConfigurationError
 from ._responses import _plain, _text_of
 
-__all__ = ["REJECTED_COMMON", "CountCache", "count_exact", "data_url", "feed_guarded", "function_tools", "native_items", "plain",
+__all__ = ["REJECTED_COMMON", "CountCache", "count_exact", "data_url", "feed_guarded", "function_tools", "limiter_view", "native_items", "plain",
            "stop_list", "text_of", "thinking_budget", "tool_arguments"]
 
 plain = _plain
@@ -190,3 +190,29 @@ def count_exact(provider: Any, cache: CountCache, path: str, request: Mapping[st
         return count_messages(messages, provider.profile, coerce_tools(params.get("tools")))
     cache.put(key, value)
     return value
+
+
+def limiter_view(body: Mapping[str, Any]) -> dict[str, Any]:
+    """A chat-shaped stand-in for an Anthropic or Gemini body, for the rate limiter's token
+    estimate (which reads ``messages``, ``input`` and ``max_tokens``): all text, one message."""
+    texts: list[str] = []
+
+    def collect(value: Any) -> None:
+        if isinstance(value, str):
+            texts.append(value)
+        elif isinstance(value, Mapping):
+            for k, v in value.items():
+                if k in ("text", "thinking", "content", "parts", "args", "input", "response", "system",
+                         "systemInstruction", "contents", "messages", "functionCall", "functionResponse"):
+                    collect(v if k not in ("args", "input", "response") else json.dumps(v, default=str))
+        elif isinstance(value, (list, tuple)):
+            for v in value:
+                collect(v)
+
+    collect({k: body.get(k) for k in ("system", "systemInstruction", "messages", "contents")})
+    gen = body.get("generationConfig") or {}
+    view: dict[str, Any] = {"messages": [{"role": "user", "content": "\n".join(texts)}]}
+    limit = body.get("max_tokens", gen.get("maxOutputTokens") if isinstance(gen, Mapping) else None)
+    if limit is not None:
+        view["max_tokens"] = limit
+    return view

@@ -11,7 +11,7 @@ from typing import Any, Callable, Mapping
 
 from ..models import ModelProfile
 from ._anthropic_wire import STRUCTURED_BETA, AnthropicProtocol
-from ._native import CountCache, count_exact
+from ._native import CountCache, count_exact, limiter_view
 from .base import BaseProvider
 
 __all__ = ["AnthropicProvider", "limiter_headers"]
@@ -79,6 +79,10 @@ class AnthropicProvider(BaseProvider):
             observers[observers.index(limiter.observe)] = (
                 lambda status, headers: limiter.observe(status, limiter_headers(headers)))
         return limiter
+
+    def _acquire(self, body: Mapping[str, Any], profile: ModelProfile | None = None) -> Any:
+        # the limiter estimates chat-shaped bodies: give it this body's text and output limit
+        return super()._acquire(limiter_view(body), profile)
 
     def count_tokens(self, prompt: Any = None, **params: Any) -> int:
         """Input tokens of this request from ``/v1/messages/count_tokens`` (memoised), or the

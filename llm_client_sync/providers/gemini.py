@@ -12,7 +12,7 @@ from ..errors import ConfigurationError, LLMClientError
 from ..models import ModelProfile, get_profile
 from ..types import EmbeddingResult, Usage
 from ._gemini_wire import GeminiProtocol
-from ._native import CountCache, count_exact
+from ._native import CountCache, count_exact, limiter_view
 from .base import BaseProvider
 
 __all__ = ["GeminiProvider"]
@@ -52,6 +52,10 @@ class GeminiProvider(BaseProvider):
 
     def _check_params(self, params: Mapping[str, Any]) -> None:
         return None  # the protocol's build checks what generateContent rejects
+
+    def _acquire(self, body: Mapping[str, Any], profile: ModelProfile | None = None) -> Any:
+        # the limiter estimates chat-shaped bodies: give it this body's text and output limit
+        return super()._acquire(limiter_view(body), profile)
 
     def count_tokens(self, prompt: Any = None, **params: Any) -> int:
         """Prompt tokens of this request from ``:countTokens`` (memoised), or the offline estimate

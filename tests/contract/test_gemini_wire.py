@@ -292,3 +292,27 @@ def test_a_body_that_is_not_a_response_is_a_validation_error(body: Any) -> None:
 def test_a_malformed_stream_chunk_is_a_stream_error(data: str) -> None:
     with pytest.raises(StreamError, match="malformed"):
         PROTO.accumulator(PROFILE, None).feed(ServerSentEvent(data))
+
+
+def test_the_rate_limiter_estimates_the_text_of_native_bodies() -> None:
+    from llm_client_sync.providers._anthropic_wire import AnthropicProtocol
+    from llm_client_sync.providers._native import limiter_view
+    from llm_client_sync.rate_limit import DEFAULT_COMPLETION_TOKENS, request_cost
+
+    messages = [{"role": "system", "content": "rule " * 300}, {"role": "user", "content": "word " * 2000}]
+    for proto, profile in ((PROTO, PROFILE), (AnthropicProtocol(), get_profile("claude-haiku-4-5"))):
+        body = proto.build(profile, messages, {"max_tokens": 50})
+        estimate = request_cost(limiter_view(body), profile)
+        assert 2300 + 50 <= estimate <= 2300 * 1.2 + 50
+    # the body as sent: the limiter saw neither its text nor its output limit
+    assert request_cost(PROTO.build(PROFILE, messages, {"max_tokens": 50}), PROFILE) - DEFAULT_COMPLETION_TOKENS < 100
+
+
+def test_a_blocked_prompt_finishes_as_content_filter() -> None:
+    # synthetic, from the Gemini API reference: promptFeedback.blockReason and no candidates
+    blocked = {"promptFeedback": {"blockReason": "SAFETY"}, "usageMetadata": {"promptTokenCount": 9, "totalTokenCount": 9}}
+    result = PROTO.parse(blocked, PROFILE, None)
+    assert (result.content, result.finish_reason, result.usage.prompt_tokens) == ("", "content_filter", 9)
+    acc = PROTO.accumulator(PROFILE, None)
+    events = acc.feed(ServerSentEvent(json.dumps(blocked)))
+    assert acc.finished and acc.result().finish_reason == "content_filter" and events[-1].type is E.USAGE
