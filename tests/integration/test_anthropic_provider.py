@@ -326,3 +326,15 @@ def test_agent_streams_over_the_recorded_parallel_tool_use_exchange(server, clau
     ids = [b["id"] for b in sent[1]["content"] if b["type"] == "tool_use"]
     assert ids == ["toolu_01LtHJmixrs9NcWQkK8hu8hj", "toolu_01N8a4jWyf116qKTMqKKmjyt"]
     assert [(b["tool_use_id"], b["content"]) for b in sent[2]["content"]] == list(zip(ids, ["Charles", "Sammy"]))
+
+
+def test_config_round_trip_rebuilds_both_providers_without_their_keys(server):
+    import json
+
+    with MockGeminiServer() as gsrv:
+        for cls, srv, key in ((AnthropicProvider, server, "sk-ant-secret-1"), (GeminiProvider, gsrv, "AIza-secret-2")):
+            with cls(api_key=key, base_url=srv.base_url, default_params={"max_tokens": 64}) as p:
+                config = p.to_config()
+            assert key not in json.dumps(config)
+            with cls.from_config(json.loads(json.dumps(config)), api_key=key) as again:
+                assert again.complete("Hi").content == "You said: Hi" and again.model == p.model
