@@ -16,10 +16,10 @@ import math
 import sys
 from typing import Any, Callable, Mapping, TypeVar
 
-from ..errors import APIResponseValidationError, LLMClientError
+from ..errors import APIResponseValidationError, LLMClientError, StreamError
 
-__all__ = ["decode_json", "decode_vector", "guarded", "invalid_body", "parse_embeddings", "preview", "want",
-           "want_str"]
+__all__ = ["check_error_envelope", "decode_event", "decode_json", "decode_vector", "feed_guarded", "guarded",
+           "invalid_body", "parse_embeddings", "preview", "stream_error", "want", "want_str"]
 
 T = TypeVar("T")
 PREVIEW_BYTES = 200
@@ -127,10 +127,40 @@ def _json_kind(value: Any) -> str:
 
 def check_error_envelope(data: Any, what: str, request_id: str | None) -> None:
     """A 2xx body that is only ``{"error": ...}`` (some proxies do this): say what the server said."""
-    if isinstance(data, Mapping) and data.get("error") and not any(k in data for k in ("choices", "output", "data")):
-        err = data["error"]
+    if not isinstance(data, Mapping) or any(k in data for k in ("choices", "output", "data")):
+        return
+    if data.get("error") or data.get("object") == "error":  # vLLM: {"object": "error", "message": ...}
+        err = data.get("error") or data
         msg = err.get("message") if isinstance(err, Mapping) else err
         raise invalid_body(what, f"the server answered with an error object: {msg}", data, request_id)
+
+
+# -- stream events ----------------------------------------------------------------------------
+def stream_error(acc: Any, data: str, why: str) -> StreamError:
+    """A malformed chunk/event: StreamError with the accumulator's partial result."""
+    return StreamError(f"malformed stream event ({why}): {data[:PREVIEW_BYTES]!r}", partial=acc.result(),
+                       request_id=acc.request_id, body=data[:PREVIEW_BYTES])
+
+
+def decode_event(acc: Any, data: str) -> dict[str, Any]:
+    """One SSE ``data`` payload -> a JSON object, else StreamError (``acc`` supplies the partial)."""
+    try:
+        ev = json.loads(data)
+    except (ValueError, RecursionError) as exc:
+        raise stream_error(acc, data, "not JSON" if isinstance(exc, ValueError) else "nested too deeply") from exc
+    if not isinstance(ev, dict):
+        raise stream_error(acc, data, "not a JSON object")
+    return ev
+
+
+def feed_guarded(acc: Any, data: str, fn: Callable[..., T], *args: Any) -> T:
+    """``fn(*args)`` with any malformed-shape exception re-raised as StreamError with the partial."""
+    try:
+        return fn(*args)
+    except LLMClientError:
+        raise
+    except MALFORMED as exc:
+        raise stream_error(acc, data, str(exc) or type(exc).__name__) from exc
 
 
 # -- embeddings -------------------------------------------------------------------------------

@@ -8,10 +8,10 @@ import os
 from typing import Any, Mapping
 
 from .._sse import ServerSentEvent
-from ..errors import LLMClientError, StreamError
+from ..errors import StreamError
 from ..models import ModelProfile
 from ..types import Choice, CompletionResult, StreamEvent, StreamEventType, ToolCall, Usage, freeze
-from ._body import MALFORMED, PREVIEW_BYTES, check_error_envelope, guarded, want, want_str
+from ._body import check_error_envelope, decode_event, feed_guarded, guarded, want, want_str
 
 __all__ = ["ChatAccumulator", "ChatProtocol", "parse_chat_response", "synthetic_call_id"]
 
@@ -37,8 +37,8 @@ def parse_chat_response(data: Mapping[str, Any], profile: ModelProfile, request_
     Raises APIResponseValidationError when the body is not a chat completion (no ``choices``,
     wrong types, ...). Tool calls without an id (or with an id used twice) get a unique one.
     """
-    check_error_envelope(data, "chat completion", request_id)
-    return guarded("chat completion", data, request_id, _parse_chat, data, profile, request_id)
+    check_error_envelope(data, ChatProtocol.label, request_id)
+    return guarded(ChatProtocol.label, data, request_id, _parse_chat, data, profile, request_id)
 
 
 def _parse_chat(data: Any, profile: ModelProfile, request_id: str | None) -> CompletionResult:
@@ -219,26 +219,15 @@ class ChatAccumulator:
                 raise StreamError("the stream ended ([DONE]) without any answer (no choices arrived)",
                                   partial=self.result(), request_id=self.request_id)
             return self._end_all_calls()
-        try:
-            chunk = json.loads(data)
-        except (ValueError, RecursionError) as exc:
-            raise self._malformed(data, "not JSON" if isinstance(exc, ValueError) else "nested too deeply") from exc
-        if not isinstance(chunk, dict):
-            raise self._malformed(data, "not a JSON object")
-        if chunk.get("error"):
-            err = chunk["error"] if isinstance(chunk["error"], dict) else {"message": str(chunk["error"])}
+        chunk = decode_event(self, data)
+        if chunk.get("error") or chunk.get("object") == "error":
+            # OpenAI/OpenRouter/SGLang: {"error": {...}} (OpenRouter adds choices with finish_reason
+            # "error"); vLLM: {"object": "error", "message": ...}
+            err = chunk.get("error") or chunk
+            err = err if isinstance(err, dict) else {"message": str(err)}
             raise StreamError(f"error event in stream: {err.get('message') or err}", partial=self.result(),
                               request_id=self.request_id, body=chunk)
-        try:
-            return self._chunk(chunk)
-        except LLMClientError:
-            raise
-        except MALFORMED as exc:
-            raise self._malformed(data, str(exc) or type(exc).__name__) from exc
-
-    def _malformed(self, data: str, why: str) -> StreamError:
-        return StreamError(f"malformed stream chunk ({why}): {data[:PREVIEW_BYTES]!r}", partial=self.result(),
-                           request_id=self.request_id, body=data[:PREVIEW_BYTES])
+        return feed_guarded(self, data, self._chunk, chunk)
 
     def _chunk(self, chunk: dict[str, Any]) -> list[StreamEvent]:
         out: list[StreamEvent] = []
@@ -375,6 +364,7 @@ class ChatProtocol:
     """``/chat/completions``: the default protocol, spoken by OpenAI-compatible servers."""
 
     name = "chat"
+    label = "chat completion"
     endpoint = "/chat/completions"
 
     def build(self, profile: ModelProfile, messages: list[dict[str, Any]], params: dict[str, Any]) -> dict[str, Any]:

@@ -8,12 +8,11 @@ them back as they are (the API needs reasoning items next to their function call
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Any, Mapping
 
 from .._sse import ServerSentEvent
-from ._body import MALFORMED, PREVIEW_BYTES, check_error_envelope, guarded, want, want_str
+from ._body import check_error_envelope, decode_event, feed_guarded, guarded, want, want_str
 from ._chat import _arguments, _id_seed, _unique_ids, build_result, synthetic_call_id
 from ..errors import ConfigurationError, LLMClientError, StreamError
 from ..models import ModelProfile
@@ -146,6 +145,7 @@ class ResponsesProtocol:
     """``/responses``: OpenAI's recommended API for the gpt-5 family."""
 
     name = "responses"
+    label = "Responses API response"
     endpoint = "/responses"
 
     def build(self, profile: ModelProfile, messages: list[dict[str, Any]], params: dict[str, Any]) -> dict[str, Any]:
@@ -226,8 +226,8 @@ def parse_responses_response(data: Mapping[str, Any], profile: ModelProfile,
     if isinstance(data, Mapping) and data.get("status") == "failed":
         err = data.get("error") or {}
         raise LLMClientError(f"the response failed: {err.get('message') if isinstance(err, Mapping) else err}")
-    check_error_envelope(data, "Responses API response", request_id)
-    return guarded("Responses API response", data, request_id, _parse_response, data, profile, request_id)
+    check_error_envelope(data, ResponsesProtocol.label, request_id)
+    return guarded(ResponsesProtocol.label, data, request_id, _parse_response, data, profile, request_id)
 
 
 def _parse_response(data: Any, profile: ModelProfile, request_id: str | None) -> CompletionResult:
@@ -319,28 +319,14 @@ class ResponsesAccumulator:
         data = sse.data
         if data.strip() == "[DONE]":
             return []  # some compatible servers end with it; only response.completed finishes
-        try:
-            ev = json.loads(data)
-        except (ValueError, RecursionError) as exc:
-            raise self._malformed(data, "not JSON" if isinstance(exc, ValueError) else "nested too deeply") from exc
-        if not isinstance(ev, dict):
-            raise self._malformed(data, "not a JSON object")
+        ev = decode_event(self, data)
         kind = ev.get("type") or sse.event
         if "error" in ev and kind in (None, "message") and ev.get("error"):
             kind = "error"  # {"error": {...}} without a type: an in-band error all the same
         handler = _HANDLERS.get(kind)
         if handler is None:
             return []
-        try:
-            return handler(self, ev)
-        except LLMClientError:
-            raise
-        except MALFORMED as exc:
-            raise self._malformed(data, str(exc) or type(exc).__name__) from exc
-
-    def _malformed(self, data: str, why: str) -> StreamError:
-        return StreamError(f"malformed stream event ({why}): {data[:PREVIEW_BYTES]!r}", partial=self.result(),
-                           request_id=self.request_id, body=data[:PREVIEW_BYTES])
+        return feed_guarded(self, data, handler, self, ev)
 
     # -- event handlers --------------------------------------------------------------------
     def _meta(self, ev: Mapping[str, Any]) -> list[StreamEvent]:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
-from typing import Any, Callable, Generator, Iterable, Iterator
+from typing import Any, Callable, Generator, Iterable, Iterator, Mapping
 
 from ..errors import (
     APIConnectionError,
@@ -141,6 +141,8 @@ class FallbackProvider:
         self.max_retry_after = float(max_retry_after)
         self.breakers = tuple(CircuitBreaker(failure_threshold, cooldown, clock=clock) for _ in members)
         self._clock = clock
+        self._settings = {"max_retry_after": self.max_retry_after, "failure_threshold": failure_threshold,
+                          "cooldown": float(cooldown)}
 
     @property
     def model(self) -> str:
@@ -165,6 +167,34 @@ class FallbackProvider:
         """Close every provider of the chain."""
         for p in self.providers:
             p.close()
+
+    # -- configuration for other processes ---------------------------------------------------
+    def to_config(self) -> dict[str, Any]:
+        """A JSON-able configuration of the chain and its members (no API keys), for process and
+        cluster executors; ``from_config`` rebuilds it (breakers start closed there)."""
+        members = []
+        for i, p in enumerate(self.providers):
+            if not callable(getattr(p, "to_config", None)):
+                raise ConfigurationError(f"providers[{i}] ({type(p).__name__}) has no to_config(): "
+                                         "the chain cannot be rebuilt in another process")
+            cls = type(p)
+            members.append({"class": f"{cls.__module__}:{cls.__qualname__}", "config": p.to_config()})
+        timeout = dataclasses.asdict(self.timeout) if self.timeout is not None else None
+        return {"providers": members, "timeout": timeout, **self._settings}
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any], **overrides: Any) -> "FallbackProvider":
+        import importlib
+
+        members = []
+        for m in config["providers"]:
+            module, _, name = str(m["class"]).partition(":")
+            klass = getattr(importlib.import_module(module), name, None)
+            if not (isinstance(klass, type) and issubclass(klass, (BaseProvider, FallbackProvider))):
+                raise ConfigurationError(f"{m['class']!r} is not a provider class of this library")
+            members.append(klass.from_config(m["config"]))
+        settings = {k: v for k, v in config.items() if k != "providers"}
+        return cls(members, **{**settings, **overrides})
 
     # -- calls -----------------------------------------------------------------------------
     def complete(self, prompt: Any = None, *, timeout: Timeout | float | None = None,

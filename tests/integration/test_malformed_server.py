@@ -4,6 +4,7 @@ and an Agent runs parallel tool calls from a server that repeats ``index: 0`` wi
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 
@@ -15,6 +16,7 @@ from llm_client_sync import (
     RetryPolicy,
     StreamError,
     StreamEventType as E,
+    StructuredOutputError,
 )
 from llm_client_sync.agent import Agent
 from llm_client_sync.testing import MockOpenAIServer, RawReply
@@ -238,3 +240,44 @@ def test_agent_runs_calls_with_empty_ids_gemini_style():
         _check_followup(server, result, 0)
         assistant = next(m for m in server.requests[1].json["messages"] if m["role"] == "assistant")
         assert assistant["tool_calls"][0]["extra_content"] == {"google": {"thought_signature": "c2ln"}}
+
+
+# -- structured output: a reply that does not fit is a typed error, a refusal is not ----------
+@dataclasses.dataclass
+class City:
+    name: str
+    population: int
+    coords: tuple[float, float]
+
+
+def _chat_body(content=None, refusal=None):
+    return _j({"id": "chatcmpl-s", "object": "chat.completion", "model": "gpt-5-nano", "choices": [{
+        "index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": content, "refusal": refusal}}]})
+
+
+def test_structured_output_round_trip_and_typed_errors_over_a_socket(server):
+    p = _provider(server)
+    server.add(RawReply(body=_chat_body('{"name": "Oslo", "population": 700000, "coords": [59.9, 10.7]}')))
+    r = p.complete("Oslo?", response_format=City)
+    assert r.parsed == City("Oslo", 700000, (59.9, 10.7))
+    sent = server.requests[-1].json["response_format"]["json_schema"]
+    assert sent["strict"] is True and len(sent["schema"]["properties"]["coords"]["prefixItems"]) == 2
+
+    server.add(RawReply(body=_chat_body('{"name": "Oslo"}')))
+    with pytest.raises(StructuredOutputError) as info:
+        p.complete("Oslo?", response_format=City)
+    assert info.value.raw_text == '{"name": "Oslo"}' and info.value.result.content == '{"name": "Oslo"}'
+
+    server.add(RawReply(body=_chat_body(refusal="I can't help with that.")))
+    r = p.complete("Oslo?", response_format=City)
+    assert r.parsed is None and r.refusal == "I can't help with that."
+
+    body = _sse({"id": "c", "choices": [{"index": 0, "delta": {"content": '{"name": '}}]},
+                {"id": "c", "choices": [{"index": 0, "delta": {"content": '"Oslo", "population": "many"'}, "finish_reason": "length"}]},
+                b"[DONE]")
+    server.add(RawReply(body=body, content_type="text/event-stream"))
+    events = []
+    with pytest.raises(StructuredOutputError, match="cut off"):
+        for ev in p.stream("Oslo?", response_format=City):
+            events.append(ev)
+    assert events[-1].type is E.ERROR

@@ -414,10 +414,11 @@ def test_max_retries_and_a_disagreeing_retry_policy_is_a_configuration_error():
 def test_to_config_keeps_embedding_model_headers_and_retry():
     policy = RetryPolicy(max_retries=4, base=0.1, max_retry_after=7.0)
     p = OpenAIProvider("gpt-5-mini", api_key="sk-not-in-config", base_url="http://127.0.0.1:9/v1",
-                       embedding_model="text-embedding-3-large", headers={"X-Team": "search"}, retry=policy,
+                       embedding_model="text-embedding-3-large", retry=policy,
+                       headers={"X-Team": "search", "api-key": "azure-secret", "X-Auth-Token": "t0k"},
                        timeout=Timeout(connect=2, read=30, first_byte=5), api="responses")
     config = p.to_config()
-    assert "sk-not-in-config" not in json.dumps(config)
+    assert not {"sk-not-in-config", "azure-secret", "t0k"} & set(json.dumps(config).split('"'))
     q = OpenAIProvider.from_config(json.loads(json.dumps(config)), api_key="k")
     assert q.transport.retry == policy
     assert q._embedding_model == "text-embedding-3-large" and q.headers == {"X-Team": "search"}
@@ -487,3 +488,23 @@ class _no_cache_warning:
 def test_result_provider_and_attempts_survive_the_cache_round_trip():
     r = dataclasses.replace(CompletionResult("x"), provider="openai")
     assert CompletionResult.from_dict(r.to_dict()).provider == "openai"
+
+
+def test_a_chain_rebuilds_from_its_config_in_another_process():
+    chain = FallbackProvider([OpenAIProvider("gpt-5-nano", api_key="sk-x", base_url="http://127.0.0.1:9/v1"),
+                              OpenAIProvider("gpt-5-mini", api_key="sk-y", base_url="http://127.0.0.1:8/v1",
+                                             retry=RetryPolicy(max_retries=0))],
+                             timeout=Timeout(total=9, first_byte=2), max_retry_after=3, failure_threshold=4, cooldown=7)
+    config = json.loads(json.dumps(chain.to_config()))
+    assert "sk-x" not in json.dumps(config)
+    again = FallbackProvider.from_config(config)
+    assert [p.model for p in again.providers] == ["gpt-5-nano", "gpt-5-mini"]
+    second = again.providers[1]
+    assert second.base_url == "http://127.0.0.1:8/v1" and second.transport.retry.max_retries == 0
+    assert again.timeout == chain.timeout and again.max_retry_after == 3
+    assert (again.breakers[0].failure_threshold, again.breakers[0].cooldown) == (4, 7.0)
+    config["providers"][0]["class"] = "os:system"
+    with pytest.raises(ConfigurationError, match="not a provider class"):
+        FallbackProvider.from_config(config)
+    with pytest.raises(ConfigurationError, match="no to_config"):
+        FallbackProvider([FakeProvider()]).to_config()

@@ -355,3 +355,29 @@ def test_sse_decoder_feeds_done_without_blank_line_as_pending():
     assert dec.pending and not acc.finished and acc.complete_without_done
     with pytest.raises(StreamError):
         ChatAccumulator(PROFILE).feed(ServerSentEvent("[DONE]"))
+
+
+# -- one parser per wire protocol, also for Batch API output --------------------------------------
+def test_batch_output_is_parsed_by_the_same_parsers_as_complete():
+    from types import SimpleNamespace
+
+    from llm_client_sync.batch_api import parse_batch_output
+
+    chat = {"id": "c", "object": "chat.completion", "model": "gpt-5-nano", "choices": [
+        {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "a"}},
+        {"index": 1, "finish_reason": "length", "message": {"role": "assistant", "content": "b"}}],
+        "usage": {"prompt_tokens": 1, "completion_tokens": 2, "total_tokens": 3}}
+    resp = {"id": "r", "object": "response", "status": "completed", "model": "gpt-5-nano", "output": [
+        {"type": "reasoning", "id": "rs", "summary": [{"type": "summary_text", "text": "why"}]},
+        {"type": "function_call", "id": "fc", "call_id": "call_1", "name": "f", "arguments": "{}"}]}
+    bad = {"id": "x", "object": "chat.completion", "choices": None}
+    lines = [{"custom_id": k, "response": {"status_code": 200, "request_id": "req_b", "body": b}}
+             for k, b in (("chat", chat), ("resp", resp), ("bad", bad))]
+    out = parse_batch_output(SimpleNamespace(profile=PROFILE),
+                             b"\n".join(json.dumps(line).encode() for line in lines))
+    got, want = out["chat"][0], parse_chat_response(chat, PROFILE, "req_b")
+    assert [c.finish_reason for c in got.choices] == ["stop", "length"] == [c.finish_reason for c in want.choices]
+    got = out["resp"][0]
+    assert got.finish_reason == "tool_calls" and [i["type"] for i in got.output_items] == ["reasoning", "function_call"]
+    assert got.reasoning == "why" and got.tool_calls[0].id == "call_1"
+    assert out["bad"][0] is None and "choices" in str(out["bad"][1])
