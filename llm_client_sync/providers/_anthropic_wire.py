@@ -14,12 +14,11 @@ from .._sse import ServerSentEvent
 from ..errors import ConfigurationError, StreamError
 from ..models import ModelProfile
 from ..types import Choice, CompletionResult, StreamEvent, StreamEventType, ToolCall, Usage
-from ._body import guarded, want
+from ._body import decode_event, feed_guarded, guarded, want
 from ._chat import build_result
 from ._native import (
     REJECTED_COMMON,
     data_url,
-    feed_guarded,
     function_tools,
     image_url_of,
     native_items,
@@ -88,7 +87,7 @@ def _assemble(blocks: list[dict[str, Any]], raw_args: Mapping[int, str] | None =
 def parse_anthropic_message(data: Mapping[str, Any], profile: ModelProfile,
                             request_id: str | None = None) -> CompletionResult:
     """A ``message`` JSON object -> CompletionResult (APIResponseValidationError when it is not one)."""
-    return guarded("Anthropic message", data, request_id, _parse_message, data, profile, request_id)
+    return guarded(AnthropicProtocol.label, data, request_id, _parse_message, data, profile, request_id)
 
 
 def _parse_message(data: Any, profile: ModelProfile, request_id: str | None) -> CompletionResult:
@@ -120,7 +119,7 @@ class AnthropicAccumulator:
         self._ended: set[int] = set()
 
     def feed(self, sse: ServerSentEvent) -> list[StreamEvent]:
-        return feed_guarded(self, sse.data, lambda ev: self._event(ev, sse.event))
+        return feed_guarded(self, sse.data, self._event, decode_event(self, sse.data), sse.event)
 
     def _event(self, ev: dict[str, Any], name: str) -> list[StreamEvent]:
         kind = ev.get("type") or name
@@ -399,6 +398,7 @@ class AnthropicProtocol:
     """``POST /v1/messages`` (Anthropic Messages API)."""
 
     name = "anthropic"
+    label = "Anthropic message"
     endpoint = "/v1/messages"
     count_endpoint = "/v1/messages/count_tokens"
 

@@ -15,12 +15,11 @@ from .._sse import ServerSentEvent
 from ..errors import ConfigurationError, StreamError
 from ..models import ModelProfile
 from ..types import Choice, CompletionResult, StreamEvent, StreamEventType, ToolCall, Usage
-from ._body import guarded, want
+from ._body import decode_event, feed_guarded, guarded, want
 from ._chat import build_result, synthetic_call_id
 from ._native import (
     REJECTED_COMMON,
     data_url,
-    feed_guarded,
     function_tools,
     guess_mime,
     image_url_of,
@@ -122,7 +121,7 @@ def _choices(candidates: list[Mapping[str, Any]], response_id: str | None, block
 def parse_gemini_response(data: Mapping[str, Any], profile: ModelProfile, request_id: str | None = None) -> CompletionResult:
     """A ``GenerateContentResponse`` JSON object -> CompletionResult (APIResponseValidationError when it
     is not one)."""
-    return guarded("Gemini GenerateContentResponse", data, request_id, _parse_response, data, profile, request_id)
+    return guarded(GeminiProtocol.label, data, request_id, _parse_response, data, profile, request_id)
 
 
 def _parse_response(data: Any, profile: ModelProfile, request_id: str | None) -> CompletionResult:
@@ -162,7 +161,7 @@ class GeminiAccumulator:
         self._blocked = False
 
     def feed(self, sse: ServerSentEvent) -> list[StreamEvent]:
-        return feed_guarded(self, sse.data, self._chunk)
+        return feed_guarded(self, sse.data, self._chunk, decode_event(self, sse.data))
 
     def _chunk(self, chunk: dict[str, Any]) -> list[StreamEvent]:
         if isinstance(chunk.get("error"), dict):
@@ -370,6 +369,7 @@ class GeminiProtocol:
     """``models/{model}:generateContent`` and ``:streamGenerateContent?alt=sse`` (Gemini API)."""
 
     name = "gemini"
+    label = "Gemini GenerateContentResponse"
     endpoint = "/models/{model}:generateContent"
 
     def path(self, model: str, stream: bool = False) -> str:

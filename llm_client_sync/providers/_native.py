@@ -16,7 +16,7 @@ from typing import Any, Iterator, Mapping
 from ..errors import ConfigurationError
 from ._responses import _plain, _text_of
 
-__all__ = ["REJECTED_COMMON", "CountCache", "count_exact", "data_url", "feed_guarded", "function_tools", "limiter_view", "native_items", "plain",
+__all__ = ["REJECTED_COMMON", "CountCache", "count_exact", "data_url", "function_tools", "limiter_view", "native_items", "plain",
            "stop_list", "text_of", "thinking_budget", "tool_arguments"]
 
 plain = _plain
@@ -27,21 +27,6 @@ REJECTED_COMMON = ("logit_bias", "prediction", "modalities", "audio", "web_searc
 
 # reasoning_effort -> thinking budget in tokens (Anthropic extended thinking, Gemini 2.5)
 _EFFORT_BUDGET = {"none": 0, "minimal": 0, "low": 1024, "medium": 4096, "high": 16384, "xhigh": 32768, "max": 32768}
-
-
-def feed_guarded(acc: Any, data: str, handle: Any) -> Any:
-    """Decode one event's JSON object and hand it to ``handle``; anything malformed becomes a
-    StreamError carrying the accumulator's partial result."""
-    from ..errors import LLMClientError, StreamError
-    from ._body import MALFORMED, PREVIEW_BYTES, want
-
-    try:
-        return handle(want(json.loads(data), dict, "the event"))
-    except LLMClientError:
-        raise
-    except MALFORMED as exc:
-        raise StreamError(f"malformed stream event ({exc}): {data[:PREVIEW_BYTES]!r}", partial=acc.result(),
-                          request_id=acc.request_id, body=data[:PREVIEW_BYTES]) from exc
 
 
 def data_url(url: str) -> tuple[str, str] | None:
