@@ -154,8 +154,10 @@ if TYPE_CHECKING:  # the lazily loaded names, typed as if imported eagerly (no i
     )
     from .client import OpenAIClient as OpenAIClient, TextStream as TextStream
     from .conversation import Conversation as Conversation
+    from .providers.anthropic import AnthropicProvider as AnthropicProvider
     from .providers.base import BaseProvider as BaseProvider, Provider as Provider
     from .providers.fallback import CircuitBreaker as CircuitBreaker, FallbackProvider as FallbackProvider
+    from .providers.gemini import GeminiProvider as GeminiProvider
     from .rate_limit import RateLimit as RateLimit, RateLimiter as RateLimiter, Reservation as Reservation
     from .rate_limit_redis import RedisRateLimiter as RedisRateLimiter
     from .streaming import (
