@@ -13,7 +13,7 @@ from llm_client_sync.testing import MockOpenAIServer
 
 
 def _env(**extra):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "ANTHROPIC_", "GEMINI_", "GOOGLE_"))}
     env.update(extra)
     return env
 
