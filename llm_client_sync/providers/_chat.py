@@ -289,6 +289,8 @@ class ChatAccumulator:
         else:
             call = st.by_index.get(k) if k is not None else st.open_call
         split = None
+        if call is not None and cid and call.server_id == cid and call.parts and args == "".join(call.parts):
+            return []  # the same id re-sending its whole arguments at the end: not a second call
         if call is not None and (
                 (name and call.name and name != call.name)
                 or (args.lstrip().startswith("{") and call.parts and call.complete_json())):
