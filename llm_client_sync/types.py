@@ -43,7 +43,9 @@ class FrozenDict(dict):
 
 
 def freeze(value: Any) -> Any:
-    """Deep-convert dicts to FrozenDict and lists to tuples."""
+    """Deep-convert dicts to FrozenDict and lists to tuples (a FrozenDict is frozen already)."""
+    if isinstance(value, FrozenDict):
+        return value
     if isinstance(value, dict):
         return FrozenDict({k: freeze(v) for k, v in value.items()})
     if isinstance(value, (list, tuple)):
