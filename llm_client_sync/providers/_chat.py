@@ -62,12 +62,12 @@ def _parse_chat(data: Any, profile: ModelProfile, request_id: str | None) -> Com
         calls = []
         for k, tc in enumerate(raw_calls):
             tw = f"{where}.message.tool_calls[{k}]"
-            fn = want(tc.get("function"), Mapping, f"{tw}.function")
+            fn = want(tc.get("function"), Mapping, f"{tw}.function", optional=True) or {}  # custom tools have none
             extra = want(tc.get("extra_content"), Mapping, f"{tw}.extra_content", optional=True)
             if k == 0 and extra is None and isinstance(msg.get("extra_content"), Mapping):
                 extra = msg["extra_content"]  # older Gemini shape: the signature sits on the message
             calls.append(ToolCall.from_raw(ids[k], want_str(fn.get("name"), f"{tw}.function.name") or "",
-                                           _arguments(fn.get("arguments"), f"{tw}.function.arguments"), extra))
+                                           _arguments(fn.get("arguments"), f"{tw}.function.arguments")).with_extra(extra))
         choices.append(Choice(index, _content(msg.get("content"), f"{where}.message.content"), tuple(calls),
                               want_str(c.get("finish_reason"), f"{where}.finish_reason"),
                               want_str(msg.get("refusal"), f"{where}.message.refusal")))
@@ -164,7 +164,7 @@ class _Call:
             return False
 
     def tool_call(self) -> ToolCall:
-        return ToolCall.from_raw(self.id, self.name, "".join(self.parts), self.extra)
+        return ToolCall.from_raw(self.id, self.name, "".join(self.parts)).with_extra(self.extra)
 
 
 class _ChoiceState:
