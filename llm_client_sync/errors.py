@@ -71,6 +71,22 @@ class APIResponseValidationError(APIError):
         self.body = body
 
 
+class StructuredOutputError(APIResponseValidationError):
+    """A structured-output reply (``response_format=`` a dataclass or schema) is not valid JSON,
+    is empty without a refusal, or does not fit the requested type (a missing field, a wrong type).
+
+    ``raw_text`` is the model's text; ``result`` the CompletionResult without ``parsed`` (so the
+    answer that was paid for is not lost). A refusal is not this error: it keeps ``parsed=None``
+    and sets ``refusal``.
+    """
+
+    def __init__(self, message: str, *, raw_text: str = "", result: Any = None,
+                 request_id: str | None = None) -> None:
+        super().__init__(message, body=raw_text[:200], request_id=request_id)
+        self.raw_text = raw_text
+        self.result = result
+
+
 class APIStatusError(APIError):
     """The server answered with a non-2xx status.
 
@@ -166,22 +182,6 @@ class StreamError(APIError):
         super().__init__(message, request_id=request_id)
         self.partial = partial
         self.body = body
-
-
-class StructuredOutputError(APIResponseValidationError):
-    """A structured-output reply (``response_format=`` a dataclass or schema) is not valid JSON,
-    is empty without a refusal, or does not fit the requested type (a missing field, a wrong type).
-
-    ``raw_text`` is the model's text; ``result`` the CompletionResult without ``parsed`` (so the
-    answer that was paid for is not lost). A refusal is not this error: it keeps ``parsed=None``
-    and sets ``refusal``.
-    """
-
-    def __init__(self, message: str, *, raw_text: str = "", result: Any = None,
-                 request_id: str | None = None) -> None:
-        super().__init__(message, body=raw_text[:200], request_id=request_id)
-        self.raw_text = raw_text
-        self.result = result
 
 
 class ToolError(LLMClientError):
