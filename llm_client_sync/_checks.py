@@ -19,8 +19,8 @@ __all__ = [
 
 _HEADER_NAME = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")  # RFC 9110 token
 _ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
-#: every reasoning_effort value an OpenAI model accepts; models without a profile are checked against it
-REASONING_EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh")
+#: every reasoning_effort value a profile knows (OpenAI, Claude, Gemini); models without a profile are checked against it
+REASONING_EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh", "max")
 
 
 def _got(value: Any) -> str:

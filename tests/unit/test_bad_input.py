@@ -55,6 +55,12 @@ def fallback(providers: Any, **kw: Any):
     return FallbackProvider(providers, **kw)
 
 
+def native(cls: str, **kw: Any):
+    import llm_client_sync
+
+    return getattr(llm_client_sync, cls)(**{"api_key": "test-key", "base_url": URL, "max_retries": 0, **kw})
+
+
 def agent(**kw: Any):
     from llm_client_sync.agent import Agent
 
@@ -203,6 +209,14 @@ CASES: list[tuple[str, str, Callable[[], Any], type, str]] = [
     )],
     *[("FallbackProvider.complete", f"prompt={v!r}", (lambda v=v: fallback([provider()]).complete(v)), C, w)
       for v, w in ((None, "prompt"), ([{"content": "hi"}], "role"))],
+    # the native providers share BaseProvider's checks
+    *[(cls, f"{k}={v!r}", (lambda cls=cls, k=k, v=v: native(cls, **{k: v})), C, k)
+      for cls in ("AnthropicProvider", "GeminiProvider")
+      for k, v in (("api_key", "key\nwith-newline"), ("model", None), ("timeout", NAN), ("pool_maxsize", 0),
+                   ("headers", {"X": "a\rb"}))],
+    *[(f"{cls}.complete", f"{k}={v!r}", (lambda cls=cls, k=k, v=v: native(cls).complete("hi", **{k: v})), C, k)
+      for cls in ("AnthropicProvider", "GeminiProvider")
+      for k, v in (("temperature", NAN), ("max_tokens", -1), ("reasoning_effort", "ultra"))],
     # provider.complete / stream / embed
     *[("OpenAIProvider.complete", f"prompt={v!r}", (lambda v=v: provider().complete(v)), C, w)
       for v, w in ((None, "prompt"), (123, "prompt"), (b"hi", "prompt"), ([], "message"),
@@ -463,7 +477,7 @@ def test_tools_that_raise_or_return_non_strings_become_tool_results_not_crashes(
 
 def test_the_table_covers_every_public_entry_point():
     entries = {c[0].split(".")[0] for c in CASES}
-    assert {"OpenAIProvider", "FallbackProvider", "Agent", "AgentConfig", "Tool", "ToolRegistry", "Conversation", "build_cache",
+    assert {"OpenAIProvider", "FallbackProvider", "AnthropicProvider", "GeminiProvider", "Agent", "AgentConfig", "Tool", "ToolRegistry", "Conversation", "build_cache",
             "ResponseCache", "FileCache", "RateLimit", "RateLimiter", "RedisRateLimiter", "BatchRunner",
             "SSEAdapter", "WebSocketAdapter", "PusherAdapter", "flask_response", "AsyncOpenAIProvider",
             "AsyncAgent", "OpenAIClient"} <= entries
