@@ -193,11 +193,12 @@ def _django_response_class() -> Any:
     """StreamingHttpResponse whose ``__aiter__`` streams a sync body frame by frame (Django's own
     would collect the whole body with ``sync_to_async(list)`` first)."""
     global _DJANGO_RESPONSE
-    if _DJANGO_RESPONSE is not None:
-        return _DJANGO_RESPONSE
     from .._extras import import_extra
 
+    # imported on every call (a dict lookup once loaded) so a missing Django is always reported
     StreamingHttpResponse = import_extra("django.http", "django", "django_response()").StreamingHttpResponse
+    if _DJANGO_RESPONSE is not None and issubclass(_DJANGO_RESPONSE, StreamingHttpResponse):
+        return _DJANGO_RESPONSE
 
     class SSEStreamingHttpResponse(StreamingHttpResponse):
         _llm_upstream: Any = None
