@@ -33,7 +33,8 @@ from llm_client_sync.errors import (
     ResponseTooLargeError,
     TLSVerificationError,
 )
-from llm_client_sync.transport import MAX_BODY_BYTES, MAX_LINE_BYTES, Transport
+from llm_client_sync import transport as transport_module
+from llm_client_sync.transport import Transport
 
 NO_RETRY = RetryPolicy(max_retries=0)
 FAST = RetryPolicy(max_retries=2, base=0.01, cap=0.01, jitter=0)
@@ -290,7 +291,7 @@ def test_silent_server_gives_up_a_stream_after_first_byte(scripted):
 
 # -- sizes -------------------------------------------------------------------------------------
 def test_body_cap_stops_a_huge_body(scripted):
-    assert MAX_BODY_BYTES == 64 * 1024 * 1024 and MAX_LINE_BYTES == 16 * 1024 * 1024
+    assert transport_module.MAX_BODY_BYTES == 64 * 2**20 and transport_module.MAX_LINE_BYTES == 16 * 2**20
     sent = []
 
     def script(conn: Conn) -> None:
