@@ -545,6 +545,21 @@ def test_abandoned_stream_releases_its_connection_and_settles_at_once(scripted):
         gc.enable()
 
 
+def run_and_cancel(make_coro: Callable[[], Any], after: float) -> float:
+    """Run ``make_coro()`` as a task, cancel it ``after`` seconds; the time of the cancel."""
+
+    async def main() -> float:
+        task = asyncio.ensure_future(make_coro())
+        await asyncio.sleep(after)
+        task.cancel()
+        t = time.monotonic()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        return t
+
+    return asyncio.run(main())
+
+
 def test_aio_cancel_during_a_silent_call_frees_the_thread_and_sends_nothing_more(scripted):
     from llm_client_sync.aio import AsyncOpenAIProvider
 
@@ -562,17 +577,7 @@ def test_aio_cancel_during_a_silent_call_frees_the_thread_and_sends_nothing_more
 
     sync.complete = complete  # type: ignore[method-assign]
 
-    async def main() -> float:
-        llm = AsyncOpenAIProvider(provider=sync)
-        task = asyncio.ensure_future(llm.complete("x"))
-        await asyncio.sleep(0.3)
-        task.cancel()
-        t_cancel = time.monotonic()
-        with pytest.raises(asyncio.CancelledError):
-            await task
-        return t_cancel
-
-    t_cancel = asyncio.run(main())
+    t_cancel = run_and_cancel(lambda: AsyncOpenAIProvider(provider=sync).complete("x"), after=0.3)
     deadline = time.monotonic() + 2
     while not exited and time.monotonic() < deadline:
         time.sleep(0.01)
@@ -595,15 +600,9 @@ def test_aio_cancel_during_retry_wait_stops_retries(scripted):
     server = scripted(script)
     sync = provider(server, retry=RetryPolicy(max_retries=10))
 
-    async def main() -> None:
-        task = asyncio.ensure_future(AsyncOpenAIProvider(provider=sync).complete("x"))
-        await asyncio.sleep(0.25)  # first 503 answered, now in the 0.5 s wait
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
-
-    asyncio.run(main())
-    time.sleep(0.8)
+    # cancelled after the first 503 was answered, during the 0.5 s wait before the retry
+    run_and_cancel(lambda: AsyncOpenAIProvider(provider=sync).complete("x"), after=0.25)
+    time.sleep(0.8)  # the retry would have been sent by now
     assert len(server.requests) == 1
 
 
@@ -612,22 +611,13 @@ def test_aio_stream_cancelled_before_headers_closes_the_request(scripted):
 
     server = scripted(lambda conn: conn.wait_closed(10))
 
-    async def main() -> float:
-        llm = AsyncOpenAIProvider(provider=provider(server))
+    llm = AsyncOpenAIProvider(provider=provider(server))
 
-        async def consume() -> None:
-            async for _ in llm.stream("x"):
-                pass
+    async def consume() -> None:
+        async for _ in llm.stream("x"):
+            pass
 
-        task = asyncio.ensure_future(consume())
-        await asyncio.sleep(0.3)
-        task.cancel()
-        t = time.monotonic()
-        with pytest.raises(asyncio.CancelledError):
-            await task
-        return t
-
-    t_cancel = asyncio.run(main())
+    t_cancel = run_and_cancel(consume, after=0.3)
     assert server.closed_event.wait(2)
     assert server.closed_at[0] - t_cancel < 0.3
     assert len(server.accepted) == 1
