@@ -412,7 +412,7 @@ def test_wrong_answer_to_a_stream_request_is_one_clear_error(scripted, ctype, bo
 
 # -- retry hints -------------------------------------------------------------------------------
 @pytest.mark.parametrize("hint", [{"retry-after": "nan"}, {"retry-after": "-5"}, {"retry-after": "inf"},
-                                  {"retry-after": "1e400"}, {"retry-after-ms": "NaN"},
+                                  {"retry-after": "Infinity"}, {"retry-after-ms": "NaN"},
                                   {"retry-after": "Fri, 31 Dec 99999 23:59:59 GMT"},
                                   {"retry-after": "Mon, 01 Jan 0001 00:00:00 GMT"}])
 def test_absurd_retry_hints_fall_back_to_backoff(scripted, hint):
