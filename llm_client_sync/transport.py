@@ -19,6 +19,7 @@ import re
 import socket
 import threading
 import time
+import weakref
 import zlib
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Mapping
@@ -342,7 +343,9 @@ class CancelToken:
         self._event = threading.Event()
         self._lock = threading.Lock()
         self._conns: set[Any] = set()
-        self._children: set[CancelToken] = set()
+        # tokens of scopes opened inside this one, for as long as they live: a Stream opened in
+        # the scope keeps obeying it while it is read later
+        self._children: weakref.WeakSet[CancelToken] = weakref.WeakSet()
 
     @property
     def cancelled(self) -> bool:
@@ -389,7 +392,8 @@ def _current_token() -> CancelToken | None:
 @contextlib.contextmanager
 def cancel_scope(token: CancelToken) -> Iterator[CancelToken]:
     """Every Transport call this thread makes inside the block obeys ``token`` (scopes nest: an
-    outer token's cancel reaches the inner one)."""
+    outer token's cancel reaches the inner one, also after the inner block ended, e.g. a Stream
+    opened in the block and read later)."""
     stack = getattr(_local, "tokens", None)
     if stack is None:
         stack = _local.tokens = []
@@ -404,9 +408,6 @@ def cancel_scope(token: CancelToken) -> Iterator[CancelToken]:
         yield token
     finally:
         stack.pop()
-        if outer is not None:
-            with outer._lock:
-                outer._children.discard(token)
 
 
 class _Cancelled(Exception):
