@@ -907,12 +907,13 @@ class Transport:
     def request(self, method: str, path: str, *, json: Any = None, data: Any = None,
                 files: Any = None, params: Mapping[str, Any] | None = None,
                 headers: Mapping[str, str] | None = None,
-                timeout: Timeout | float | None = None) -> TransportResponse:
+                timeout: Timeout | float | None = None,
+                max_body_bytes: int | None = None) -> TransportResponse:
         """Send with retries; returns a 2xx response (its whole body read within the deadline)
         or raises an APIError subclass. ``timeout`` overrides the transport's for this call
-        (its ``total`` counts from now)."""
+        (its ``total`` counts from now); ``max_body_bytes`` its body cap (a file download)."""
         return self._send(method, path, json=json, data=data, files=files, params=params,
-                          headers=headers, stream=False, timeout=timeout)
+                          headers=headers, stream=False, timeout=timeout, max_body=max_body_bytes)
 
     def open_stream(self, path: str, *, json: Any, headers: Mapping[str, str] | None = None,
                     timeout: Timeout | float | None = None) -> StreamResponse:
@@ -923,7 +924,8 @@ class Transport:
         extra = {"Accept": "text/event-stream", **(headers or {})}
         return self._send("POST", path, json=json, headers=extra, stream=True, timeout=timeout)
 
-    def _send(self, method: str, path: str, *, stream: bool, timeout: Any, **kw: Any) -> Any:
+    def _send(self, method: str, path: str, *, stream: bool, timeout: Any, max_body: int | None = None,
+              **kw: Any) -> Any:
         url = path if path.startswith(("http://", "https://")) else f"{self.base_url}/{path.lstrip('/')}"
         t = self.timeout if timeout is None else Timeout.coerce(timeout)
         deadline = None if t.total is None else self._clock() + t.total
@@ -973,7 +975,8 @@ class Transport:
             log.debug("%s %s -> %s in %.3fs (request id %s, attempt %d)", method, path,
                       resp.status_code, self._clock() - start, rid, attempt + 1)
             body = _Body(resp, idle=per_read, deadline=deadline, total=t.total, clock=self._clock, token=token,
-                         max_bytes=None if stream else self.max_body_bytes, stream=stream, request_id=rid)
+                         max_bytes=None if stream else (max_body or self.max_body_bytes), stream=stream,
+                         request_id=rid)
             if 200 <= resp.status_code < 300:
                 if stream:
                     return StreamResponse(resp, rid, body, self.max_line_bytes, self.max_body_bytes)

@@ -312,6 +312,21 @@ def test_body_cap_stops_a_huge_body(scripted):
     assert sent and sent[0] < 100 * 2**20  # the client stopped reading long before the end
 
 
+def test_per_call_body_cap_for_a_file_download(scripted):
+    body = b'"' + b"x" * (3 * 2**20) + b'"'
+
+    def script(conn: Conn) -> None:
+        conn.head(headers={"Content-Type": "application/octet-stream", "Content-Length": str(len(body))})
+        conn.send(body)
+
+    server = scripted(script)
+    t = Transport(server.url, "k", retry=NO_RETRY, max_body_bytes=2**20)
+    with pytest.raises(ResponseTooLargeError):
+        t.request("GET", "/files/f/content")
+    assert t.request("GET", "/files/f/content", max_body_bytes=8 * 2**20).content == body
+    t.close()
+
+
 def test_gzip_bomb_stops_at_the_cap_with_bounded_memory(scripted):
     bomb = zlib.compressobj(1, zlib.DEFLATED, 31)
     payload = bomb.compress(b"\0" * (256 * 2**20)) + bomb.flush()  # 256 MiB of zeros in ~250 KB
