@@ -289,6 +289,18 @@ def test_silent_server_gives_up_a_stream_after_first_byte(scripted):
     assert len(server.accepted) == 1  # a silent server is not asked again
 
 
+def test_non_stream_call_keeps_the_long_read_not_first_byte(scripted):
+    body = json.dumps(COMPLETION).encode()
+
+    def script(conn: Conn) -> None:
+        time.sleep(0.6)  # a reasoning model thinking before its (non-stream) answer
+        conn.head(headers={"Content-Type": "application/json", "Content-Length": str(len(body))})
+        conn.send(body)
+
+    p = provider(scripted(script), timeout=Timeout(first_byte=0.2, read=5))
+    assert p.complete("x").content == "hello json"
+
+
 # -- sizes -------------------------------------------------------------------------------------
 def test_body_cap_stops_a_huge_body(scripted):
     assert transport_module.MAX_BODY_BYTES == 64 * 2**20 and transport_module.MAX_LINE_BYTES == 16 * 2**20
