@@ -9,6 +9,8 @@ disables it), makes no network call and imports no optional dependency.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ._env import load_env as _load_env
 
 _load_env()
@@ -16,6 +18,7 @@ _load_env()
 from .errors import (  # noqa: E402,F401
     APIConnectionError,
     APIError,
+    APIResponseValidationError,
     APIStatusError,
     APITimeoutError,
     AuthenticationError,
@@ -32,6 +35,7 @@ from .errors import (  # noqa: E402,F401
     RateLimitError,
     RateLimitTimeoutError,
     StreamError,
+    StructuredOutputError,
     ToolError,
     UnprocessableEntityError,
 )
@@ -71,16 +75,21 @@ _LAZY = {
     "AsyncAgent": ".aio",
     "AsyncOpenAIProvider": ".aio",
     "AsyncStream": ".aio",
+    "BaseProvider": ".providers.base",
     "BatchResult": ".batch",
     "BatchRunner": ".batch",
     "BatchStats": ".batch",
     "BufferingAdapter": ".streaming",
     "CacheBackend": ".cache",
+    "CacheWarning": ".cache",
     "CallbackAdapter": ".streaming",
+    "CircuitBreaker": ".providers.fallback",
     "Conversation": ".conversation",
+    "FallbackProvider": ".providers.fallback",
     "FileCache": ".cache",
     "OpenAIClient": ".client",
     "PgRedisCache": ".cache",
+    "Provider": ".providers.base",
     "PusherAdapter": ".streaming",
     "QdrantCache": ".cache",
     "RateLimit": ".rate_limit",
@@ -93,6 +102,7 @@ _LAZY = {
     "Tool": ".tools",
     "ToolRegistry": ".tools",
     "ToolResult": ".tools",
+    "TokenizerFallbackWarning": ".tokens",
     "WebSocketAdapter": ".streaming",
     "build_cache": ".cache",
     "cache_key": ".cache",
@@ -110,6 +120,68 @@ _LAZY = {
 }
 
 
+if TYPE_CHECKING:  # the lazily loaded names, typed as if imported eagerly (no import-time cost)
+    from .agent import (
+        Agent as Agent,
+        AgentConfig as AgentConfig,
+        AgentResult as AgentResult,
+        AgentStatus as AgentStatus,
+        AgentStream as AgentStream,
+    )
+    from .aio import (
+        AsyncAgent as AsyncAgent,
+        AsyncOpenAIProvider as AsyncOpenAIProvider,
+        AsyncStream as AsyncStream,
+    )
+    from .batch import (
+        BatchResult as BatchResult,
+        BatchRunner as BatchRunner,
+        BatchStats as BatchStats,
+        read_results as read_results,
+        write_results as write_results,
+    )
+    from .cache import (
+        CacheBackend as CacheBackend,
+        CacheWarning as CacheWarning,
+        FileCache as FileCache,
+        PgRedisCache as PgRedisCache,
+        QdrantCache as QdrantCache,
+        ResponseCache as ResponseCache,
+        build_cache as build_cache,
+        cache_key as cache_key,
+    )
+    from .client import OpenAIClient as OpenAIClient, TextStream as TextStream
+    from .conversation import Conversation as Conversation
+    from .providers.base import BaseProvider as BaseProvider, Provider as Provider
+    from .providers.fallback import CircuitBreaker as CircuitBreaker, FallbackProvider as FallbackProvider
+    from .rate_limit import RateLimit as RateLimit, RateLimiter as RateLimiter, Reservation as Reservation
+    from .rate_limit_redis import RedisRateLimiter as RedisRateLimiter
+    from .streaming import (
+        BufferingAdapter as BufferingAdapter,
+        CallbackAdapter as CallbackAdapter,
+        PusherAdapter as PusherAdapter,
+        SSEAdapter as SSEAdapter,
+        WebSocketAdapter as WebSocketAdapter,
+        collect_stream as collect_stream,
+        django_response as django_response,
+        flask_response as flask_response,
+    )
+    from .tokens import (
+        TokenizerFallbackWarning as TokenizerFallbackWarning,
+        configure_tokenizer as configure_tokenizer,
+        count_messages as count_messages,
+        count_tokens as count_tokens,
+        is_exact as is_exact,
+    )
+    from .tools import (
+        Tool as Tool,
+        ToolRegistry as ToolRegistry,
+        ToolResult as ToolResult,
+        sync_tool as sync_tool,
+        tool as tool,
+    )
+
+
 def __getattr__(name: str):
     module = _LAZY.get(name)
     if module is None:
@@ -125,11 +197,12 @@ def __dir__():
     return sorted(set(globals()) | set(_LAZY))
 
 
-__version__ = "0.1.0"
+from ._version import __version__  # noqa: E402
 
 __all__ = [
     "APIConnectionError",
     "APIError",
+    "APIResponseValidationError",
     "APIStatusError",
     "APITimeoutError",
     "Agent",
@@ -142,20 +215,24 @@ __all__ = [
     "AsyncStream",
     "AuthenticationError",
     "BadRequestError",
+    "BaseProvider",
     "BatchResult",
     "BatchRunner",
     "BatchStats",
     "BufferingAdapter",
     "CacheBackend",
     "CacheError",
+    "CacheWarning",
     "CallbackAdapter",
     "Choice",
+    "CircuitBreaker",
     "CompletionResult",
     "ConfigurationError",
     "ConflictError",
     "ContextWindowExceededError",
     "Conversation",
     "EmbeddingResult",
+    "FallbackProvider",
     "FileCache",
     "GPT5",
     "GPT51",
@@ -171,6 +248,7 @@ __all__ = [
     "OpenAIProvider",
     "PermissionDeniedError",
     "PgRedisCache",
+    "Provider",
     "PusherAdapter",
     "QdrantCache",
     "RateLimit",
@@ -186,10 +264,12 @@ __all__ = [
     "StreamError",
     "StreamEvent",
     "StreamEventType",
+    "StructuredOutputError",
     "TextEmbedding3Large",
     "TextEmbedding3Small",
     "TextStream",
     "Timeout",
+    "TokenizerFallbackWarning",
     "Tool",
     "ToolCall",
     "ToolError",

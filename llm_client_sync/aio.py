@@ -14,13 +14,16 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from .agent import Agent, AgentResult
 from .errors import ConfigurationError, StreamError
 from .providers.openai import OpenAIProvider
 from .transport import CancelToken, cancel_scope
 from .types import CompletionResult, EmbeddingResult
+
+if TYPE_CHECKING:
+    from .providers.base import Provider
 
 __all__ = ["AsyncAgent", "AsyncOpenAIProvider", "AsyncStream"]
 
@@ -217,13 +220,15 @@ def _close_quietly(source: Any) -> None:
 class AsyncOpenAIProvider:
     """``OpenAIProvider`` for asyncio: same constructor, awaitable calls, ``async for`` streams.
 
-    ``provider`` is the wrapped synchronous provider (thread-safe, shared by the worker threads).
+    ``provider`` is the wrapped synchronous provider (thread-safe, shared by the worker threads):
+    any Provider (a ``FallbackProvider`` chain, an ``AnthropicProvider``...) may be passed as
+    ``provider=``.
     """
 
-    def __init__(self, *args: Any, provider: OpenAIProvider | None = None, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, provider: "Provider | None" = None, **kwargs: Any) -> None:
         if provider is not None and (args or kwargs):
-            raise ConfigurationError("pass an OpenAIProvider or constructor arguments, not both")
-        self.provider = provider if provider is not None else OpenAIProvider(*args, **kwargs)
+            raise ConfigurationError("pass a Provider or OpenAIProvider constructor arguments, not both")
+        self.provider: Any = provider if provider is not None else OpenAIProvider(*args, **kwargs)
 
     def __repr__(self) -> str:
         return f"Async{self.provider!r}"

@@ -43,7 +43,8 @@ def add_batch_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
     """Add the ``batch`` subcommand's arguments to a parser (for cli.py's subparsers)."""
     parser.add_argument("input", help="JSONL file: one prompt, message list or params dict per line")
     parser.add_argument("--out", required=True, help="where to write the results (JSONL, input order)")
-    parser.add_argument("--model", default=os.environ.get("LLM_CLIENT_SYNC_MODEL", "gpt-5-nano"))
+    parser.add_argument("--model", default=os.environ.get("LLM_CLIENT_SYNC_MODEL", "gpt-5-nano"),
+                        help="model name (default: LLM_CLIENT_SYNC_MODEL or gpt-5-nano)")
     parser.add_argument("--workers", type=int, default=16, help="concurrent requests (default 16)")
     parser.add_argument("--checkpoint", default=None,
                         help="checkpoint file (default: OUT.checkpoint.jsonl); rerun to resume")
@@ -51,7 +52,8 @@ def add_batch_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
     parser.add_argument("--retries", type=int, default=1, help="extra tries per item for transient errors")
     parser.add_argument("--rpm", type=int, default=None, help="requests per minute limit")
     parser.add_argument("--tpm", type=int, default=None, help="tokens per minute limit")
-    parser.add_argument("--max-completion-tokens", type=int, default=None)
+    parser.add_argument("--max-completion-tokens", type=int, default=None,
+                        help="cap on each answer's tokens (sent as max_completion_tokens)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--batch-api", action="store_true",
                         help="use the OpenAI Batch API (half price, results within 24 h)")

@@ -29,6 +29,7 @@ import urllib3
 from requests.adapters import HTTPAdapter
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
+from ._version import __version__
 from .errors import (
     APIConnectionError,
     APIError,
@@ -58,7 +59,7 @@ __all__ = [
 
 log = logging.getLogger("llm_client_sync.transport")
 
-_USER_AGENT = "llm-client-sync/0.1.0"
+_USER_AGENT = f"llm-client-sync/{__version__}"
 _READ1 = int(urllib3.__version__.split(".")[0]) >= 2
 Observer = Callable[[int, Mapping[str, str]], None]
 
@@ -907,25 +908,26 @@ class Transport:
     def request(self, method: str, path: str, *, json: Any = None, data: Any = None,
                 files: Any = None, params: Mapping[str, Any] | None = None,
                 headers: Mapping[str, str] | None = None,
-                timeout: Timeout | float | None = None,
+                timeout: Timeout | float | None = None, retry: RetryPolicy | None = None,
                 max_body_bytes: int | None = None) -> TransportResponse:
         """Send with retries; returns a 2xx response (its whole body read within the deadline)
-        or raises an APIError subclass. ``timeout`` overrides the transport's for this call
-        (its ``total`` counts from now); ``max_body_bytes`` its body cap (a file download)."""
+        or raises an APIError subclass. ``timeout`` and ``retry`` override the transport's for
+        this call (its ``total`` counts from now); ``max_body_bytes`` its body cap (a file
+        download)."""
         return self._send(method, path, json=json, data=data, files=files, params=params,
-                          headers=headers, stream=False, timeout=timeout, max_body=max_body_bytes)
+                          headers=headers, stream=False, timeout=timeout, retry=retry, max_body=max_body_bytes)
 
     def open_stream(self, path: str, *, json: Any, headers: Mapping[str, str] | None = None,
-                    timeout: Timeout | float | None = None) -> StreamResponse:
+                    timeout: Timeout | float | None = None, retry: RetryPolicy | None = None) -> StreamResponse:
         """POST and return the open event stream once its 2xx status arrived (retried until then).
 
         Headers must arrive within ``first_byte``; then no byte for ``stream_idle`` ends the
         stream; ``total`` (from this call's start) bounds the whole stream."""
         extra = {"Accept": "text/event-stream", **(headers or {})}
-        return self._send("POST", path, json=json, headers=extra, stream=True, timeout=timeout)
+        return self._send("POST", path, json=json, headers=extra, stream=True, timeout=timeout, retry=retry)
 
-    def _send(self, method: str, path: str, *, stream: bool, timeout: Any, max_body: int | None = None,
-              **kw: Any) -> Any:
+    def _send(self, method: str, path: str, *, stream: bool, timeout: Any, retry: RetryPolicy | None = None,
+              max_body: int | None = None, **kw: Any) -> Any:
         url = path if path.startswith(("http://", "https://")) else f"{self.base_url}/{path.lstrip('/')}"
         t = self.timeout if timeout is None else Timeout.coerce(timeout)
         deadline = None if t.total is None else self._clock() + t.total
@@ -962,7 +964,8 @@ class Transport:
                 err = _connection_error(exc, t, stream, deadline is not None and self._clock() >= deadline)
                 # a server that stays silent for first_byte is not given a second and third minute
                 silent = stream and isinstance(exc, requests.exceptions.ReadTimeout)
-                delay = None if silent or not is_retryable(err) else self._retry_delay(attempt, {}, None, deadline)
+                delay = None if silent or not is_retryable(err) else self._retry_delay(attempt, {}, None, deadline,
+                                                                                      retry)
                 log.debug("%s %s failed (%s); retry in %s", method, path, type(exc).__name__, delay)
                 if delay is None:
                     raise err from exc
@@ -987,7 +990,7 @@ class Transport:
                     raise
                 except APIConnectionError:  # the connection broke mid-body: a transient failure
                     resp.close()
-                    delay = self._retry_delay(attempt, {}, None, deadline)
+                    delay = self._retry_delay(attempt, {}, None, deadline, retry)
                     if delay is None:
                         raise
                     self._wait(delay, token)
@@ -999,7 +1002,7 @@ class Transport:
             if 300 <= resp.status_code < 400:
                 raise _redirect_error(resp.status_code, resp.headers, error_body, rid, url)
             if is_retryable(resp.status_code, resp.headers, error_body):
-                delay = self._retry_delay(attempt, resp.headers, error_body, deadline)
+                delay = self._retry_delay(attempt, resp.headers, error_body, deadline, retry)
                 if delay is not None:
                     self._wait(delay, token)
                     attempt += 1
@@ -1017,10 +1020,11 @@ class Transport:
         token.check()
 
     def _retry_delay(self, attempt: int, headers: Mapping[str, str], body: Any,
-                     deadline: float | None) -> float | None:
-        if attempt >= self.retry.max_retries:
+                     deadline: float | None, retry: RetryPolicy | None = None) -> float | None:
+        policy = retry or self.retry
+        if attempt >= policy.max_retries:
             return None
-        delay = self.retry.delay(attempt, headers, body=body)
+        delay = policy.delay(attempt, headers, body=body)
         if delay is None or (deadline is not None and self._clock() + delay >= deadline):
             return None
         return delay
