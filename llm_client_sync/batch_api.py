@@ -212,8 +212,7 @@ class BatchAPIRunner:
         found: dict[str, tuple[CompletionResult | None, Exception | None]] = {}
         for key in ("output_file_id", "error_file_id"):
             if batch.get(key):
-                content = self.provider.request("GET", f"/files/{batch[key]}/content",
-                                                max_body_bytes=2**31).content  # result files exceed 64 MiB
+                content = self.provider.request("GET", f"/files/{batch[key]}/content").content
                 found.update(parse_batch_output(self.provider, content))
         status = batch.get("status")
         if status == "failed" and not found:

@@ -65,6 +65,8 @@ Observer = Callable[[int, Mapping[str, str]], None]
 
 MAX_BODY_BYTES = 64 * 1024 * 1024
 """Default cap of a non-stream response body, after decompression (64 MiB)."""
+FILE_BODY_BYTES = 2 * 1024 * 1024 * 1024
+"""Cap of a body fetched through ``provider.request`` (files, Batch API results): 2 GiB."""
 MAX_LINE_BYTES = 16 * 1024 * 1024
 """Default cap of one SSE line, and of one event's data (16 MiB)."""
 MAX_RETRY_AFTER = 120.0

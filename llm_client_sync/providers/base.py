@@ -312,7 +312,11 @@ class BaseProvider:
 
     def request(self, method: str, path: str, **kw: Any) -> Any:
         """An authenticated call to any endpoint with the same retries and error translation;
-        returns a TransportResponse (``.json()``, ``.content``)."""
+        returns a TransportResponse (``.json()``, ``.content``). Its body cap is
+        ``FILE_BODY_BYTES`` (2 GiB: Batch API result files exceed the 64 MiB of API answers)."""
+        from ..transport import FILE_BODY_BYTES
+
+        kw.setdefault("max_body_bytes", FILE_BODY_BYTES)
         return self.transport.request(method, path, **kw)
 
     def _stamp(self, result: "CompletionResult") -> "CompletionResult":

@@ -38,7 +38,7 @@ class ReplayProvider:
         self.script = [exchange(n) for n in names]
         self.sent: list[tuple[str, str, dict]] = []
 
-    def request(self, method, path, json=None, files=None, data=None, params=None, stream=False, **kw):
+    def request(self, method, path, json=None, files=None, data=None, params=None, stream=False):
         ex = self.script.pop(0)
         template = ex["endpoint"].replace("/v1", "", 1)
         prefix = template.split("{")[0]
