@@ -51,6 +51,7 @@ __all__ = [
     "Timeout",
     "Transport",
     "TransportResponse",
+    "body_limit",
     "cancel_scope",
     "header_value",
     "is_retryable",
@@ -411,6 +412,25 @@ def cancel_scope(token: CancelToken) -> Iterator[CancelToken]:
         yield token
     finally:
         stack.pop()
+
+
+def _body_cap() -> int | None:
+    return getattr(_local, "body_cap", None)
+
+
+@contextlib.contextmanager
+def body_limit(max_bytes: int) -> Iterator[int]:
+    """Non-stream bodies received by this thread inside the block may be up to ``max_bytes``
+    (instead of the transport's ``max_body_bytes``): for file downloads such as Batch API
+    results; ``provider.request`` uses ``FILE_BODY_BYTES``."""
+    if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 1:
+        raise ConfigurationError(f"max_bytes must be a positive number of bytes, got {max_bytes!r}")
+    outer = _body_cap()
+    _local.body_cap = max_bytes
+    try:
+        yield max_bytes
+    finally:
+        _local.body_cap = outer
 
 
 class _Cancelled(Exception):
@@ -910,14 +930,12 @@ class Transport:
     def request(self, method: str, path: str, *, json: Any = None, data: Any = None,
                 files: Any = None, params: Mapping[str, Any] | None = None,
                 headers: Mapping[str, str] | None = None,
-                timeout: Timeout | float | None = None, retry: RetryPolicy | None = None,
-                max_body_bytes: int | None = None) -> TransportResponse:
+                timeout: Timeout | float | None = None, retry: RetryPolicy | None = None) -> TransportResponse:
         """Send with retries; returns a 2xx response (its whole body read within the deadline)
         or raises an APIError subclass. ``timeout`` and ``retry`` override the transport's for
-        this call (its ``total`` counts from now); ``max_body_bytes`` its body cap (a file
-        download)."""
+        this call (its ``total`` counts from now)."""
         return self._send(method, path, json=json, data=data, files=files, params=params,
-                          headers=headers, stream=False, timeout=timeout, retry=retry, max_body=max_body_bytes)
+                          headers=headers, stream=False, timeout=timeout, retry=retry)
 
     def open_stream(self, path: str, *, json: Any, headers: Mapping[str, str] | None = None,
                     timeout: Timeout | float | None = None, retry: RetryPolicy | None = None) -> StreamResponse:
@@ -929,7 +947,7 @@ class Transport:
         return self._send("POST", path, json=json, headers=extra, stream=True, timeout=timeout, retry=retry)
 
     def _send(self, method: str, path: str, *, stream: bool, timeout: Any, retry: RetryPolicy | None = None,
-              max_body: int | None = None, **kw: Any) -> Any:
+              **kw: Any) -> Any:
         url = path if path.startswith(("http://", "https://")) else f"{self.base_url}/{path.lstrip('/')}"
         t = self.timeout if timeout is None else Timeout.coerce(timeout)
         deadline = None if t.total is None else self._clock() + t.total
@@ -980,7 +998,7 @@ class Transport:
             log.debug("%s %s -> %s in %.3fs (request id %s, attempt %d)", method, path,
                       resp.status_code, self._clock() - start, rid, attempt + 1)
             body = _Body(resp, idle=per_read, deadline=deadline, total=t.total, clock=self._clock, token=token,
-                         max_bytes=None if stream else (max_body or self.max_body_bytes), stream=stream,
+                         max_bytes=None if stream else (_body_cap() or self.max_body_bytes), stream=stream,
                          request_id=rid)
             if 200 <= resp.status_code < 300:
                 if stream:

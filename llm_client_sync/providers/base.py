@@ -314,10 +314,10 @@ class BaseProvider:
         """An authenticated call to any endpoint with the same retries and error translation;
         returns a TransportResponse (``.json()``, ``.content``). Its body cap is
         ``FILE_BODY_BYTES`` (2 GiB: Batch API result files exceed the 64 MiB of API answers)."""
-        from ..transport import FILE_BODY_BYTES
+        from ..transport import FILE_BODY_BYTES, body_limit
 
-        kw.setdefault("max_body_bytes", FILE_BODY_BYTES)
-        return self.transport.request(method, path, **kw)
+        with body_limit(FILE_BODY_BYTES):
+            return self.transport.request(method, path, **kw)
 
     def _stamp(self, result: "CompletionResult") -> "CompletionResult":
         return result if result.provider == self.name else dataclasses.replace(result, provider=self.name)

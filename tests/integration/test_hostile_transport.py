@@ -335,7 +335,8 @@ def test_per_call_body_cap_for_a_file_download(scripted):
     t = Transport(server.url, "k", retry=NO_RETRY, max_body_bytes=2**20)
     with pytest.raises(ResponseTooLargeError):
         t.request("GET", "/files/f/content")
-    assert t.request("GET", "/files/f/content", max_body_bytes=8 * 2**20).content == body
+    with transport_module.body_limit(8 * 2**20):
+        assert t.request("GET", "/files/f/content").content == body
     t.close()
     p = provider(server)
     p.transport.max_body_bytes = 2**20  # API answers capped, raw file access (provider.request) not
