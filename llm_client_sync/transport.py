@@ -1008,8 +1008,9 @@ class Transport:
                 except (APITimeoutError, RequestCancelledError, APIResponseValidationError):
                     resp.close()
                     raise
-                except APIConnectionError:  # the connection broke mid-body: a transient failure
+                except APIConnectionError as err:  # the connection broke mid-body: a transient failure
                     resp.close()
+                    log.debug("%s %s: body lost (%s)", method, path, type(err).__name__)
                     delay = self._retry_delay(attempt, {}, None, deadline, retry)
                     if delay is None:
                         raise
