@@ -263,6 +263,9 @@ class _Run:
             if isinstance(exc, StreamError) and exc.partial is None and acc is not None:
                 exc.partial = acc.result()
             self.error = exc
+            resp = self.response
+            if resp is not None:
+                resp.close()  # the error is final: release the connection before reporting it
             self.fail()
             self.pending_error = exc
             yield StreamEvent(E.ERROR, exc)

@@ -666,3 +666,21 @@ def test_aio_configuration_mistakes_are_in_the_error_tree():
     with pytest.raises(ConfigurationError):
         AsyncAgent(Agent(p), tools=[lambda: 1])
     assert issubclass(ConfigurationError, LLMClientError)
+
+
+def test_a_stream_opened_in_a_cancel_scope_obeys_it_while_read_later(scripted):
+    from llm_client_sync.transport import CancelToken, cancel_scope
+
+    server = scripted(_endless_stream)
+    token = CancelToken()
+    with cancel_scope(token):
+        st = provider(server).stream("x")
+    events = []
+    threading.Timer(0.3, token.cancel).start()
+    t0 = time.monotonic()
+    with pytest.raises(RequestCancelledError):
+        for ev in st:
+            events.append(ev)
+    assert time.monotonic() - t0 < 1.0
+    assert any(e.type is E.TOKEN for e in events) and events[-1].type is E.ERROR
+    assert server.closed_event.wait(2)
