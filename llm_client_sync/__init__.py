@@ -72,6 +72,7 @@ _LAZY = {
     "AgentResult": ".agent",
     "AgentStatus": ".agent",
     "AgentStream": ".agent",
+    "AnthropicProvider": ".providers.anthropic",
     "AsyncAgent": ".aio",
     "AsyncOpenAIProvider": ".aio",
     "AsyncStream": ".aio",
@@ -87,6 +88,7 @@ _LAZY = {
     "Conversation": ".conversation",
     "FallbackProvider": ".providers.fallback",
     "FileCache": ".cache",
+    "GeminiProvider": ".providers.gemini",
     "OpenAIClient": ".client",
     "PgRedisCache": ".cache",
     "Provider": ".providers.base",
@@ -152,8 +154,10 @@ if TYPE_CHECKING:  # the lazily loaded names, typed as if imported eagerly (no i
     )
     from .client import OpenAIClient as OpenAIClient, TextStream as TextStream
     from .conversation import Conversation as Conversation
+    from .providers.anthropic import AnthropicProvider as AnthropicProvider
     from .providers.base import BaseProvider as BaseProvider, Provider as Provider
     from .providers.fallback import CircuitBreaker as CircuitBreaker, FallbackProvider as FallbackProvider
+    from .providers.gemini import GeminiProvider as GeminiProvider
     from .rate_limit import RateLimit as RateLimit, RateLimiter as RateLimiter, Reservation as Reservation
     from .rate_limit_redis import RedisRateLimiter as RedisRateLimiter
     from .streaming import (
@@ -210,6 +214,7 @@ __all__ = [
     "AgentResult",
     "AgentStatus",
     "AgentStream",
+    "AnthropicProvider",
     "AsyncAgent",
     "AsyncOpenAIProvider",
     "AsyncStream",
@@ -239,6 +244,7 @@ __all__ = [
     "GPT52",
     "GPT5Mini",
     "GPT5Nano",
+    "GeminiProvider",
     "InternalServerError",
     "LLMClientError",
     "MaxTurnsExceededError",
