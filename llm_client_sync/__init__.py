@@ -28,7 +28,6 @@ from .errors import (  # noqa: E402,F401
     ConfigurationError,
     ConflictError,
     ContextWindowExceededError,
-    E402,
     InternalServerError,
     LLMClientError,
     MaxTurnsExceededError,
