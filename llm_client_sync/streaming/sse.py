@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import queue
 import re
@@ -186,20 +187,16 @@ def django_response(stream: Iterable[StreamEvent], adapter: SSEAdapter | None = 
     return response
 
 
-_DJANGO_RESPONSE: Any = None
-
-
 def _django_response_class() -> Any:
     """StreamingHttpResponse whose ``__aiter__`` streams a sync body frame by frame (Django's own
     would collect the whole body with ``sync_to_async(list)`` first)."""
-    global _DJANGO_RESPONSE
     from .._extras import import_extra
 
-    # imported on every call (a dict lookup once loaded) so a missing Django is always reported
-    StreamingHttpResponse = import_extra("django.http", "django", "django_response()").StreamingHttpResponse
-    if _DJANGO_RESPONSE is not None and issubclass(_DJANGO_RESPONSE, StreamingHttpResponse):
-        return _DJANGO_RESPONSE
+    return _sse_response_class(import_extra("django.http", "django", "django_response()").StreamingHttpResponse)
 
+
+@functools.lru_cache(maxsize=None)
+def _sse_response_class(StreamingHttpResponse: Any) -> Any:
     class SSEStreamingHttpResponse(StreamingHttpResponse):
         _llm_upstream: Any = None
 
@@ -224,5 +221,4 @@ def _django_response_class() -> Any:
             except ValueError:  # "generator already executing" on the worker thread
                 close_upstream(self._llm_upstream)
 
-    _DJANGO_RESPONSE = SSEStreamingHttpResponse
-    return _DJANGO_RESPONSE
+    return SSEStreamingHttpResponse
