@@ -18,7 +18,7 @@ from .._redact import redact
 from ..errors import ConfigurationError
 from ..models import ModelProfile
 from ..tokens import Tokenizer, get_tokenizer
-from ..types import thaw
+from ..types import Message, thaw
 from ._truncate import STRATEGIES, Marker, select
 
 __all__ = ["Conversation"]
@@ -171,7 +171,7 @@ class Conversation:
             return self._system.message.get("content") if self._system else None
 
     @property
-    def messages(self) -> list[dict[str, Any]]:
+    def messages(self) -> list[Message]:
         """A copy of the whole history, system message first."""
         with self._lock:
             return [_copy(e.message) for e in self._all()]
@@ -180,7 +180,7 @@ class Conversation:
         return ([self._system] if self._system else []) + self._entries
 
     def get_messages(self, model: str | ModelProfile | None = None, max_tokens: int | None = None,
-                     tools: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+                     tools: list[dict[str, Any]] | None = None) -> list[Message]:
         """The messages to send: the system message plus what fits ``max_tokens - reserve_tokens``
         (minus the tokens of ``tools``, the definitions that will be sent alongside).
 

@@ -23,8 +23,48 @@ from ._params import check_reasoning_params, coerce_messages, coerce_tools, resp
 from ._stream import Stream, replay_events
 
 if TYPE_CHECKING:
+    from typing import Sequence, TypedDict, Union
+
+    from typing_extensions import Unpack
+
     from .._sse import ServerSentEvent
+    from ..conversation import Conversation
     from ..types import CompletionResult, EmbeddingResult, StreamEvent, Usage
+
+    Prompt = Union[str, Sequence[Mapping[str, object]], Conversation]
+
+    class RequestParams(TypedDict, total=False):
+        """The request fields ``complete``/``stream`` document, for type checkers (a misspelled or
+        mistyped one is an error there). Any other field goes in ``extra_body`` (merged into the
+        request as given); untyped code may still pass it as a keyword."""
+
+        messages: Prompt
+        system: str
+        temperature: float
+        top_p: float
+        max_completion_tokens: int
+        max_tokens: int
+        max_output_tokens: int
+        tools: Sequence[object]
+        tool_choice: str | Mapping[str, object]
+        parallel_tool_calls: bool
+        response_format: object
+        reasoning_effort: str
+        reasoning: Mapping[str, object]
+        thinking: Mapping[str, object]
+        seed: int
+        stop: str | Sequence[str]
+        n: int
+        user: str
+        metadata: Mapping[str, str]
+        instructions: str
+        store: bool
+        previous_response_id: str
+        extra_body: Mapping[str, object]
+        cache_response: bool | None
+        cache_collection: str
+        timeout: Timeout | float | None
+        retry: RetryPolicy | None
 
 __all__ = ["Accumulator", "BaseProvider", "Provider", "ResultStream", "WireProtocol"]
 
@@ -53,11 +93,11 @@ class Provider(Protocol):
     model: str
     profile: "ModelProfile"
 
-    def complete(self, prompt: Any = None, **params: Any) -> "CompletionResult": ...
+    def complete(self, prompt: "Prompt | None" = None, **params: "Unpack[RequestParams]") -> "CompletionResult": ...
 
-    def stream(self, prompt: Any = None, **params: Any) -> ResultStream: ...
+    def stream(self, prompt: "Prompt | None" = None, **params: "Unpack[RequestParams]") -> ResultStream: ...
 
-    def embed(self, texts: str | Iterable[str], dimensions: int | None = None, **kw: Any) -> "EmbeddingResult": ...
+    def embed(self, texts: str | Iterable[str], dimensions: int | None = None) -> "EmbeddingResult": ...
 
     def close(self) -> None: ...
 
@@ -239,6 +279,9 @@ class BaseProvider:
         if prompt is None:
             raise ConfigurationError("complete()/stream() need a prompt: a str, a list of message dicts "
                                      "(also as messages=[...]) or a Conversation")
+        extra = params.pop("extra_body", None)
+        if extra is not None:  # fields the typed keywords do not name, sent as given
+            params.update(check_mapping(extra, "extra_body"))
         params = {**self.default_params, **params}
         check_completion_params(params)
         system = params.pop("system", None)
@@ -251,9 +294,7 @@ class BaseProvider:
             params["response_format"] = spec
         return self._protocol.build(self.profile, messages, params), target
 
-    def complete(self, prompt: Any = None, *, cache_response: bool | None = None, cache_collection: str = "default",
-                 timeout: Timeout | float | None = None, retry: RetryPolicy | None = None,
-                 **params: Any) -> "CompletionResult":
+    def complete(self, prompt: "Prompt | None" = None, **params: "Unpack[RequestParams]") -> "CompletionResult":
         """One model call. ``prompt``: a str, a list of message dicts, or a Conversation.
 
         Params: tools, tool_choice, parallel_tool_calls, temperature, max_completion_tokens,
@@ -261,6 +302,7 @@ class BaseProvider:
         n, user, metadata, system, and any extra field, passed through as given. ``timeout``
         (seconds or a Timeout) and ``retry`` (a RetryPolicy) replace the provider's for this call.
         """
+        cache_response, cache_collection, timeout, retry = _call_options(params)
         body, target = self._prepare(prompt, params)
         key, hit = self._cached_completion(body, cache_response, cache_collection)
         if hit is not None:
@@ -280,10 +322,9 @@ class BaseProvider:
             self.cache.put(key, result.to_dict(), cache_collection, body)
         return _with_parsed(result, target)
 
-    def stream(self, prompt: Any = None, *, cache_response: bool | None = None, cache_collection: str = "default",
-               timeout: Timeout | float | None = None, retry: RetryPolicy | None = None,
-               **params: Any) -> Stream:
+    def stream(self, prompt: "Prompt | None" = None, **params: "Unpack[RequestParams]") -> Stream:
         """Like ``complete`` but returns a Stream of StreamEvents (iterate it, or ``.result()``)."""
+        cache_response, cache_collection, timeout, retry = _call_options(params)
         body, target = self._prepare(prompt, params)
         key, hit = self._cached_completion(body, cache_response, cache_collection)
         if hit is not None:
@@ -389,6 +430,12 @@ _CREDENTIAL_WORDS = ("authorization", "api-key", "api_key", "apikey", "token", "
 def _credential_header(name: str) -> bool:
     lname = name.lower()
     return any(w in lname for w in _CREDENTIAL_WORDS)
+
+
+def _call_options(params: Any) -> tuple[bool | None, str, Any, RetryPolicy | None]:
+    """Pop the per-call options (not request fields) from ``params``."""
+    return (params.pop("cache_response", None), params.pop("cache_collection", "default"),
+            params.pop("timeout", None), params.pop("retry", None))
 
 
 def _per_call(timeout: Any, retry: RetryPolicy | None) -> dict[str, Any]:

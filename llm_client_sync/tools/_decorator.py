@@ -8,7 +8,7 @@ import inspect
 import re
 import sys
 import threading
-from typing import Any, Callable, Mapping, TypeVar, overload
+from typing import Any, Callable, Generic, Mapping, ParamSpec, TypeVar, overload
 
 from ..errors import ToolError
 from ._schema import convert_value, function_parameters, type_to_schema
@@ -16,7 +16,8 @@ from ._validate import SchemaError, check_schema, validate
 
 __all__ = ["Tool", "sync_tool", "tool"]
 
-F = TypeVar("F", bound=Callable[..., Any])
+P = ParamSpec("P")
+R = TypeVar("R")
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")  # FunctionObject.name in the OpenAPI spec
 
 
@@ -24,7 +25,7 @@ class InvalidArguments(ValueError):
     """Arguments the model sent do not fit the tool's schema (never reaches user code)."""
 
 
-class Tool:
+class Tool(Generic[P, R]):
     """A callable function with a name, a description and a JSON schema for its parameters.
 
     Calling the Tool calls the function unchanged (an ``async def`` still returns a coroutine).
@@ -33,7 +34,7 @@ class Tool:
     Immutable after construction, so safe to share between threads.
     """
 
-    def __init__(self, fn: Callable[..., Any], *, name: str | None = None, description: str | None = None,
+    def __init__(self, fn: Callable[P, R], *, name: str | None = None, description: str | None = None,
                  strict: bool = False, parameters: Mapping[str, Any] | None = None,
                  localns: Mapping[str, Any] | None = None) -> None:
         if not callable(fn):
@@ -69,10 +70,15 @@ class Tool:
         self.description = description if description is not None else summary
         functools.update_wrapper(self, fn)  # type: ignore[arg-type]
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         return self.fn(*args, **kwargs)
 
-    def __get__(self, instance: Any, owner: type | None = None) -> "Tool":
+    @overload
+    def __get__(self, instance: None, owner: type | None = None) -> "Tool[P, R]": ...
+    @overload
+    def __get__(self, instance: object, owner: type | None = None) -> "Tool[..., R]": ...
+
+    def __get__(self, instance: Any, owner: type | None = None) -> "Tool[Any, R]":
         # A @tool on a method: bind like a function would, keeping the schema without self.
         if instance is None or not self._skip_self:
             return self
@@ -180,9 +186,10 @@ def _run_coroutine(awaitable: Any) -> Any:
 
 
 @overload
-def tool(fn: F, /) -> Tool: ...
+def tool(fn: Callable[P, R], /) -> Tool[P, R]: ...
 @overload
-def tool(*, name: str | None = None, description: str | None = None, strict: bool = False) -> Callable[[F], Tool]: ...
+def tool(*, name: str | None = None, description: str | None = None,
+         strict: bool = False) -> Callable[[Callable[P, R]], Tool[P, R]]: ...
 
 
 def tool(fn: Callable[..., Any] | None = None, /, *, name: str | None = None, description: str | None = None,
@@ -209,7 +216,7 @@ def tool(fn: Callable[..., Any] | None = None, /, *, name: str | None = None, de
     localns = dict(caller.f_locals) if caller.f_code.co_name != "<module>" else None
     del caller
 
-    def wrap(f: Callable[..., Any]) -> Tool:
+    def wrap(f: Callable[P, R]) -> Tool[P, R]:
         return Tool(f, name=name, description=description, strict=strict, localns=localns)
 
     return wrap(fn) if fn is not None else wrap
