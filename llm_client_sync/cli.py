@@ -137,7 +137,7 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--model", default="gpt-5-nano")
     sub.add_parser("models", help="the model profile table")
     try:
-        from .batch_cli import add_batch_arguments
+        from .batch.cli import add_batch_arguments
 
         add_batch_arguments(sub.add_parser("batch", help="run a JSONL file of prompts (resumable)"))
     except ImportError:  # pragma: no cover
@@ -153,7 +153,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     handlers = {"demo": _cmd_demo, "chat": _cmd_chat, "tokens": _cmd_tokens, "models": _cmd_models}
     try:
         if args.command == "batch":
-            from .batch_cli import run_batch_cli
+            from .batch.cli import run_batch_cli
 
             return run_batch_cli(args)
         return handlers[args.command](args)

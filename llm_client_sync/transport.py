@@ -326,28 +326,36 @@ class Transport:
     # -- requests --------------------------------------------------------------------------
     def request(self, method: str, path: str, *, json: Any = None, data: Any = None,
                 files: Any = None, params: Mapping[str, Any] | None = None,
-                headers: Mapping[str, str] | None = None) -> TransportResponse:
-        """Send with retries; returns a 2xx response or raises an APIError subclass."""
+                headers: Mapping[str, str] | None = None,
+                before_retry: Callable[[], None] | None = None) -> TransportResponse:
+        """Send with retries; returns a 2xx response or raises an APIError subclass.
+
+        ``before_retry`` runs before each re-send (the provider charges its rate limiter there).
+        """
         resp = self._send(method, path, json=json, data=data, files=files, params=params,
-                          headers=headers, stream=False)
+                          headers=headers, stream=False, before_retry=before_retry)
         try:
             content = resp.content
         except requests.RequestException as exc:
             raise _connection_error(exc) from exc
         return TransportResponse(resp.status_code, resp.headers, content, _request_id(resp.headers))
 
-    def open_stream(self, path: str, *, json: Any, headers: Mapping[str, str] | None = None) -> StreamResponse:
+    def open_stream(self, path: str, *, json: Any, headers: Mapping[str, str] | None = None,
+                    before_retry: Callable[[], None] | None = None) -> StreamResponse:
         """POST and return the open event stream once its 2xx status arrived (retried until then)."""
         extra = {"Accept": "text/event-stream", **(headers or {})}
-        resp = self._send("POST", path, json=json, headers=extra, stream=True)
+        resp = self._send("POST", path, json=json, headers=extra, stream=True, before_retry=before_retry)
         return StreamResponse(resp, _request_id(resp.headers))
 
-    def _send(self, method: str, path: str, *, stream: bool, **kw: Any) -> requests.Response:
+    def _send(self, method: str, path: str, *, stream: bool, before_retry: Callable[[], None] | None = None,
+              **kw: Any) -> requests.Response:
         url = path if path.startswith(("http://", "https://")) else f"{self.base_url}/{path.lstrip('/')}"
         t = self.timeout
         deadline = None if t.total is None else self._clock() + t.total
         attempt = 0
         while True:
+            if attempt and before_retry is not None:
+                before_retry()
             timeout = (t.connect, t.stream_idle if stream else t.read)
             if deadline is not None:
                 left = deadline - self._clock()

@@ -116,7 +116,7 @@ class OpenAIProvider:
                 self._config.update(cache_backend=cache_backend, cache_dir=cache_dir)
         self.limiter = None
         if rate_limit is not None:
-            from ..rate_limit import RateLimit, build_limiter
+            from ..ratelimit import RateLimit, build_limiter
 
             if isinstance(rate_limit, Mapping):
                 rate_limit = RateLimit(**rate_limit)
@@ -185,7 +185,8 @@ class OpenAIProvider:
         use_cache = key is not None
         reservation = self._acquire(body)
         try:
-            resp = self.transport.request("POST", self._protocol.endpoint, json=body)
+            resp = self.transport.request("POST", self._protocol.endpoint, json=body,
+                                          before_retry=self._retry_charge(reservation))
             try:
                 data = resp.json()
             except ValueError as exc:
@@ -223,7 +224,16 @@ class OpenAIProvider:
                 self._settle(reservation, None)
 
         try:
-            stream = Stream(lambda: self.transport.open_stream(self._protocol.endpoint, json=wire),
+            charge = self._retry_charge(reservation)
+            opened: list[bool] = []
+
+            def open_() -> Any:
+                if opened and charge is not None:
+                    charge()  # a re-opened stream is a new request to the API
+                opened.append(True)
+                return self.transport.open_stream(self._protocol.endpoint, json=wire, before_retry=charge)
+
+            stream = Stream(open_,
                             lambda rid: self._protocol.accumulator(self.profile, rid),
                             max_reopen=self.transport.retry.max_retries, on_done=on_done, on_fail=on_fail,
                             finalize=(lambda r: _with_parsed(r, target)) if target is not None else None)
@@ -291,7 +301,8 @@ class OpenAIProvider:
                     pass
         reservation = self._acquire(body, profile)
         try:
-            data = self.transport.request("POST", "/embeddings", json=body).json()
+            data = self.transport.request("POST", "/embeddings", json=body,
+                                          before_retry=self._retry_charge(reservation)).json()
             rows = sorted(data.get("data") or [], key=lambda d: d.get("index", 0))
             if len(rows) != len(body["input"]):
                 raise LLMClientError(f"embeddings: asked for {len(body['input'])} vectors, got {len(rows)}")
@@ -318,9 +329,15 @@ class OpenAIProvider:
     def _acquire(self, body: Mapping[str, Any], profile: ModelProfile | None = None) -> Any:
         if self.limiter is None:
             return None
-        from ..rate_limit import request_cost
+        from ..ratelimit import request_cost
 
         return self.limiter.acquire(request_cost(body, profile or self.profile))
+
+    def _retry_charge(self, reservation: Any) -> Any:
+        """The transport's before-retry hook: a re-sent request is charged like the first one."""
+        if reservation is None or self.limiter is None or not hasattr(self.limiter, "charge_retry"):
+            return None
+        return lambda: self.limiter.charge_retry(reservation)
 
     def _settle(self, reservation: Any, usage: Usage | None) -> None:
         if reservation is not None and self.limiter is not None:

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from llm_client_sync.batch import BatchRunner, read_results, write_results
-from llm_client_sync.batch_api import BatchAPIRunner
+from llm_client_sync.batch.api import BatchAPIRunner
 from llm_client_sync.errors import InternalServerError
 from llm_client_sync.testing import MockOpenAIServer, error_response
 from llm_client_sync.testing._batches import install_batch_routes
@@ -239,7 +239,7 @@ def test_cli_runs_a_jsonl_file_and_resumes(tmp_path):
     out = tmp_path / "results.jsonl"
     with MockOpenAIServer() as server:
         env = {**os.environ, "OPENAI_API_KEY": "test", "LLM_CLIENT_SYNC_NO_DOTENV": "1"}
-        cmd = [sys.executable, "-m", "llm_client_sync.batch_cli", str(inp), "--out", str(out),
+        cmd = [sys.executable, "-m", "llm_client_sync.batch", str(inp), "--out", str(out),
                "--base-url", server.base_url, "--workers", "2", "--no-progress"]
         done = subprocess.run(cmd, env=env, capture_output=True, timeout=60)
         assert done.returncode == 0, done.stderr.decode()
@@ -258,7 +258,7 @@ def test_cli_batch_api_mode(tmp_path):
     with MockOpenAIServer() as server:
         install_batch_routes(server)
         env = {**os.environ, "OPENAI_API_KEY": "test", "LLM_CLIENT_SYNC_NO_DOTENV": "1"}
-        cmd = [sys.executable, "-m", "llm_client_sync.batch_cli", str(inp), "--out", str(out), "--batch-api",
+        cmd = [sys.executable, "-m", "llm_client_sync.batch", str(inp), "--out", str(out), "--batch-api",
                "--poll-interval", "0.01", "--base-url", server.base_url]
         done = subprocess.run(cmd, env=env, capture_output=True, timeout=60)
         assert done.returncode == 0, done.stderr.decode()

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from llm_client_sync.batch_checkpoint import FAILED, OK, Checkpoint, fingerprint
+from llm_client_sync.batch.checkpoint import FAILED, OK, Checkpoint, fingerprint
 from llm_client_sync.errors import ConfigurationError
 
 
