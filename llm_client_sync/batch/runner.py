@@ -496,7 +496,8 @@ class BatchRunner:
             succeeded=s.succeeded + (1 if res.ok and not skipped else 0),
             failed=s.failed + (0 if res.ok else 1),
             skipped=s.skipped + (1 if skipped else 0),
-            total=s.total, usage=usage, cost=cost, elapsed=self._clock() - start)
+            total=s.total, usage=usage, cost=cost, elapsed=self._clock() - start,
+            stopped=s.stopped, stop_error=s.stop_error)
         if bar is not None:
             bar.update(1)
             bar.set_postfix(failed=s.failed, tokens=s.usage.total_tokens,
