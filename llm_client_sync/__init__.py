@@ -78,6 +78,7 @@ _LAZY = {
     "BatchStats": ".batch",
     "BufferingAdapter": ".streaming",
     "CacheBackend": ".cache",
+    "CacheWarning": ".cache",
     "CallbackAdapter": ".streaming",
     "Conversation": ".conversation",
     "FileCache": ".cache",
@@ -95,6 +96,7 @@ _LAZY = {
     "Tool": ".tools",
     "ToolRegistry": ".tools",
     "ToolResult": ".tools",
+    "TokenizerFallbackWarning": ".tokens",
     "WebSocketAdapter": ".streaming",
     "build_cache": ".cache",
     "cache_key": ".cache",
@@ -127,7 +129,7 @@ def __dir__():
     return sorted(set(globals()) | set(_LAZY))
 
 
-__version__ = "0.1.0"
+from ._version import __version__  # noqa: E402
 
 __all__ = [
     "APIConnectionError",
@@ -151,6 +153,7 @@ __all__ = [
     "BufferingAdapter",
     "CacheBackend",
     "CacheError",
+    "CacheWarning",
     "CallbackAdapter",
     "Choice",
     "CompletionResult",
@@ -194,6 +197,7 @@ __all__ = [
     "TextEmbedding3Small",
     "TextStream",
     "Timeout",
+    "TokenizerFallbackWarning",
     "Tool",
     "ToolCall",
     "ToolError",

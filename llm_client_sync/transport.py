@@ -19,6 +19,7 @@ import requests
 import urllib3
 from requests.adapters import HTTPAdapter
 
+from ._version import __version__
 from .errors import (
     APIConnectionError,
     APIStatusError,
@@ -32,7 +33,7 @@ __all__ = ["RetryPolicy", "Timeout", "Transport", "TransportResponse", "StreamRe
 
 log = logging.getLogger("llm_client_sync.transport")
 
-_USER_AGENT = "llm-client-sync/0.1.0"
+_USER_AGENT = f"llm-client-sync/{__version__}"
 _READ1 = int(urllib3.__version__.split(".")[0]) >= 2
 Observer = Callable[[int, Mapping[str, str]], None]
 
