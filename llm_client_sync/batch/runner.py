@@ -236,6 +236,8 @@ class BatchRunner:
             error) before being abandoned (they run again on resume).
         stop_after_same_error: stop when the first this-many items of a run all failed with the
             same non-retryable error (a bad key must not send 300 requests); None never stops.
+            Until an item of the run succeeds, at most this many items are in flight, so a bad
+            key costs exactly this many requests.
 
     A ``BudgetExceededError`` from the provider stops the run cleanly: no new item starts,
     in-flight ones finish, the refused item stays pending, and ``stats.stopped`` is
@@ -355,7 +357,7 @@ class BatchRunner:
 
         try:
             while True:
-                while not exhausted and self.stats.stopped is None and len(running) < self.max_in_flight:
+                while not exhausted and self.stats.stopped is None and len(running) < self._cap(same):
                     nxt = next(source, None)
                     if nxt is None:
                         exhausted = True
@@ -429,6 +431,14 @@ class BatchRunner:
             self.stats = replace(self.stats, stopped=reason, stop_error=error)
             log.warning("batch stopping (%s): %s: %s; items not run stay pending in the checkpoint",
                         reason, type(error).__name__, error)
+
+    def _cap(self, same: list[Any]) -> int:
+        """Items in flight: until the first item of a run succeeds, no more than could still be
+        stopped by the repeat check (a bad key then costs ``stop_after_same_error`` requests)."""
+        limit = self.stop_after_same_error
+        if limit is None or same == [None]:
+            return self.max_in_flight
+        return max(1, min(self.max_in_flight, limit - (same[1] if same else 0)))
 
     def _watch_repeats(self, res: BatchResult, same: list[Any]) -> None:
         """Stop when every item of this run so far failed with one non-retryable error.
