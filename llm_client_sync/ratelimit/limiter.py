@@ -212,6 +212,16 @@ def _lower(headers: Mapping[str, str]) -> dict[str, str]:
     return {str(k).lower(): v for k, v in headers.items()}
 
 
+def leave_queue(cond: threading.Condition, queue: deque[int], ticket: int) -> None:
+    """Take a waiter's ticket out of a first-come-first-served queue and wake the others."""
+    with cond:
+        try:
+            queue.remove(ticket)
+        except ValueError:
+            pass
+        cond.notify_all()
+
+
 MAX_429_PAUSE = 120.0
 """Longest pause one 429 can put on a shared limiter (the RetryPolicy's default ``max_retry_after``):
 a hostile or broken hint never freezes every caller for days."""
@@ -334,12 +344,7 @@ class RateLimiter:
                         continue
                 self._sleep(wait)
         except BaseException:
-            with self._cond:
-                try:
-                    self._queue.remove(ticket)
-                except ValueError:
-                    pass
-                self._cond.notify_all()
+            leave_queue(self._cond, self._queue, ticket)
             raise
 
     def _timeout_error(self, tokens: int, timeout: float | None, wait: float | None = None) -> RateLimitTimeoutError:
