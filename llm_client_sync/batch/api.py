@@ -129,7 +129,8 @@ def parse_batch_output(provider: Any, content: bytes, endpoint: str = "/v1/chat/
 
 def describe_batch(batch: Mapping[str, Any], next_poll: float | None = None, elapsed: float | None = None) -> str:
     """One line on a batch's polling state: ``batch b_1: in_progress, 120/300 done, 2 failed; next poll in 8s``."""
-    counts = batch.get("request_counts") if isinstance(batch.get("request_counts"), Mapping) else {}
+    found = batch.get("request_counts")
+    counts: Mapping[str, Any] = found if isinstance(found, Mapping) else {}
     parts = [f"batch {batch.get('id')}: {batch.get('status')}"]
     if counts.get("total"):
         parts.append(f"{counts.get('completed', 0)}/{counts['total']} done")

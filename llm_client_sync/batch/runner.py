@@ -365,11 +365,11 @@ class BatchRunner:
                     index, item = nxt
                     fp = fingerprint(item)
                     prior = ckpt.state(index) if ckpt is not None else PENDING
-                    if prior != PENDING and not ckpt.matches(index, fp):
+                    if ckpt is not None and prior != PENDING and not ckpt.matches(index, fp):
                         raise ConfigurationError(
                             f"checkpoint {self.checkpoint} was made for different input: item {index} differs; "
                             "use another checkpoint file (or delete this one) to start over")
-                    if prior == OK:
+                    if ckpt is not None and prior == OK:
                         res = _read_back(ckpt, index)
                         if res is not None:
                             self._count(res, skipped=True, bar=bar, start=start)
@@ -454,7 +454,7 @@ class BatchRunner:
             same[:] = [None]
             return
         same[:] = [sig, (same[1] if same else 0) + 1]
-        if same[1] >= limit:
+        if same[1] >= limit and res.error is not None:
             self._stop("repeated_error", res.error)
 
     def _drain(self, running: dict[Future, _Pending], done_q: "queue.SimpleQueue[Future]", ckpt: Checkpoint | None,
@@ -570,7 +570,7 @@ class _LineProgress:
 
 def _progress(total: int | None, interval: float, clock: Callable[[], float]) -> Any:
     try:
-        from tqdm import tqdm
+        from tqdm import tqdm  # type: ignore[import-untyped,unused-ignore]
     except ImportError:
         return _LineProgress(total, interval, clock)
     return tqdm(total=total, unit="item", desc="batch")

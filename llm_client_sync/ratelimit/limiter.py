@@ -244,8 +244,8 @@ def pause_from_headers(status_code: int, headers: Mapping[str, str], max_pause: 
                 continue  # an HTTP date: fall through to the reset headers
             if math.isfinite(seconds) and seconds >= 0:
                 return min(seconds, max_pause)
-    resets = [parse_reset(h.get(f"x-ratelimit-reset-{d}")) for d in ("requests", "tokens")]
-    resets = [min(r, max_pause) for r in resets if r is not None and math.isfinite(r)]
+    found = [parse_reset(h.get(f"x-ratelimit-reset-{d}")) for d in ("requests", "tokens")]
+    resets = [min(r, max_pause) for r in found if r is not None and math.isfinite(r)]
     return max(resets) if resets else DEFAULT_429_PAUSE
 
 
