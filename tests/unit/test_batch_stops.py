@@ -193,3 +193,17 @@ def test_bad_arguments_are_configuration_errors():
     with pytest.raises(ConfigurationError, match="Provider"):
         BatchRunner(object())
     assert runner_mod.BatchRunner is BatchRunner
+
+
+def test_a_recorded_success_that_cannot_be_read_back_runs_again(tmp_path):
+    ck = tmp_path / "run.jsonl"
+    BatchRunner(PlainProvider(), max_workers=1, checkpoint=str(ck)).run(["a", "b"])
+    lines = ck.read_text().splitlines()
+    rec = json.loads(lines[1])
+    rec["result"] = {"content": "x", "usage": "not usage", "choices": 7}
+    lines[1] = json.dumps(rec)
+    ck.write_text("\n".join(lines) + "\n")
+    provider = PlainProvider()
+    results = BatchRunner(provider, max_workers=1, checkpoint=str(ck)).run(["a", "b"])
+    assert provider.calls == [["a", "b"][rec["index"]]]
+    assert all(r.ok for r in results)
