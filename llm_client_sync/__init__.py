@@ -9,6 +9,8 @@ disables it), makes no network call and imports no optional dependency.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ._env import load_env as _load_env
 
 _load_env()
@@ -16,6 +18,7 @@ _load_env()
 from .errors import (  # noqa: E402,F401
     APIConnectionError,
     APIError,
+    APIResponseValidationError,
     APIStatusError,
     APITimeoutError,
     AuthenticationError,
@@ -33,6 +36,7 @@ from .errors import (  # noqa: E402,F401
     RateLimitTimeoutError,
     RateLimiterUnavailableError,
     StreamError,
+    StructuredOutputError,
     ToolError,
     UnprocessableEntityError,
 )
@@ -69,9 +73,11 @@ _LAZY = {
     "AgentResult": ".agent",
     "AgentStatus": ".agent",
     "AgentStream": ".agent",
+    "AnthropicProvider": ".providers.anthropic",
     "AsyncAgent": ".aio",
     "AsyncOpenAIProvider": ".aio",
     "AsyncStream": ".aio",
+    "BaseProvider": ".providers.base",
     "BatchAPIRunner": ".batch",
     "BatchResult": ".batch",
     "BatchRunner": ".batch",
@@ -80,10 +86,14 @@ _LAZY = {
     "CacheBackend": ".cache",
     "CacheWarning": ".cache",
     "CallbackAdapter": ".streaming",
+    "CircuitBreaker": ".providers.fallback",
     "Conversation": ".conversation",
+    "FallbackProvider": ".providers.fallback",
     "FileCache": ".cache",
+    "GeminiProvider": ".providers.gemini",
     "OpenAIClient": ".client",
     "PgRedisCache": ".cache",
+    "Provider": ".providers.base",
     "PusherAdapter": ".streaming",
     "QdrantCache": ".cache",
     "RateLimit": ".ratelimit",
@@ -114,6 +124,75 @@ _LAZY = {
 }
 
 
+if TYPE_CHECKING:  # the lazily loaded names, typed as if imported eagerly (no import-time cost)
+    from .agent import (
+        Agent as Agent,
+        AgentConfig as AgentConfig,
+        AgentResult as AgentResult,
+        AgentStatus as AgentStatus,
+        AgentStream as AgentStream,
+    )
+    from .aio import (
+        AsyncAgent as AsyncAgent,
+        AsyncOpenAIProvider as AsyncOpenAIProvider,
+        AsyncStream as AsyncStream,
+    )
+    from .batch import (
+        BatchAPIRunner as BatchAPIRunner,
+        BatchResult as BatchResult,
+        BatchRunner as BatchRunner,
+        BatchStats as BatchStats,
+        read_results as read_results,
+        write_results as write_results,
+    )
+    from .cache import (
+        CacheBackend as CacheBackend,
+        CacheWarning as CacheWarning,
+        FileCache as FileCache,
+        PgRedisCache as PgRedisCache,
+        QdrantCache as QdrantCache,
+        ResponseCache as ResponseCache,
+        build_cache as build_cache,
+        cache_key as cache_key,
+    )
+    from .client import OpenAIClient as OpenAIClient, TextStream as TextStream
+    from .conversation import Conversation as Conversation
+    from .providers.anthropic import AnthropicProvider as AnthropicProvider
+    from .providers.base import BaseProvider as BaseProvider, Provider as Provider
+    from .providers.fallback import CircuitBreaker as CircuitBreaker, FallbackProvider as FallbackProvider
+    from .providers.gemini import GeminiProvider as GeminiProvider
+    from .ratelimit import (
+        RateLimit as RateLimit,
+        RateLimiter as RateLimiter,
+        RedisRateLimiter as RedisRateLimiter,
+        Reservation as Reservation,
+    )
+    from .streaming import (
+        BufferingAdapter as BufferingAdapter,
+        CallbackAdapter as CallbackAdapter,
+        PusherAdapter as PusherAdapter,
+        SSEAdapter as SSEAdapter,
+        WebSocketAdapter as WebSocketAdapter,
+        collect_stream as collect_stream,
+        django_response as django_response,
+        flask_response as flask_response,
+    )
+    from .tokens import (
+        TokenizerFallbackWarning as TokenizerFallbackWarning,
+        configure_tokenizer as configure_tokenizer,
+        count_messages as count_messages,
+        count_tokens as count_tokens,
+        is_exact as is_exact,
+    )
+    from .tools import (
+        Tool as Tool,
+        ToolRegistry as ToolRegistry,
+        ToolResult as ToolResult,
+        sync_tool as sync_tool,
+        tool as tool,
+    )
+
+
 def __getattr__(name: str):
     module = _LAZY.get(name)
     if module is None:
@@ -134,6 +213,7 @@ from ._version import __version__  # noqa: E402
 __all__ = [
     "APIConnectionError",
     "APIError",
+    "APIResponseValidationError",
     "APIStatusError",
     "APITimeoutError",
     "Agent",
@@ -141,11 +221,13 @@ __all__ = [
     "AgentResult",
     "AgentStatus",
     "AgentStream",
+    "AnthropicProvider",
     "AsyncAgent",
     "AsyncOpenAIProvider",
     "AsyncStream",
     "AuthenticationError",
     "BadRequestError",
+    "BaseProvider",
     "BatchAPIRunner",
     "BatchResult",
     "BatchRunner",
@@ -156,18 +238,21 @@ __all__ = [
     "CacheWarning",
     "CallbackAdapter",
     "Choice",
+    "CircuitBreaker",
     "CompletionResult",
     "ConfigurationError",
     "ConflictError",
     "ContextWindowExceededError",
     "Conversation",
     "EmbeddingResult",
+    "FallbackProvider",
     "FileCache",
     "GPT5",
     "GPT51",
     "GPT52",
     "GPT5Mini",
     "GPT5Nano",
+    "GeminiProvider",
     "InternalServerError",
     "LLMClientError",
     "MaxTurnsExceededError",
@@ -177,6 +262,7 @@ __all__ = [
     "OpenAIProvider",
     "PermissionDeniedError",
     "PgRedisCache",
+    "Provider",
     "PusherAdapter",
     "QdrantCache",
     "RateLimit",
@@ -193,6 +279,7 @@ __all__ = [
     "StreamError",
     "StreamEvent",
     "StreamEventType",
+    "StructuredOutputError",
     "TextEmbedding3Large",
     "TextEmbedding3Small",
     "TextStream",

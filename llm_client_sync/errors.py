@@ -26,7 +26,11 @@ __all__ = [
     "RateLimitError",
     "RateLimitTimeoutError",
     "RateLimiterUnavailableError",
+    "RequestCancelledError",
+    "ResponseTooLargeError",
     "StreamError",
+    "StructuredOutputError",
+    "TLSVerificationError",
     "ToolError",
     "UnprocessableEntityError",
     "status_error_class",
@@ -58,6 +62,16 @@ class APITimeoutError(APIConnectionError):
     """A connect or read timeout, or the total deadline, passed."""
 
 
+class TLSVerificationError(APIConnectionError):
+    """The server's TLS certificate could not be verified (never retried). Behind a corporate
+    proxy, point ``REQUESTS_CA_BUNDLE`` or ``ca_bundle=`` at its CA file."""
+
+
+class RequestCancelledError(APIConnectionError):
+    """The call was cancelled (an ``aio`` task cancelled, a Stream closed while it opened); no
+    request is sent after the cancellation."""
+
+
 class APIResponseValidationError(APIError):
     """A 2xx answer whose body is not what the endpoint documents (not JSON, missing fields,
     wrong types, not UTF-8, too deep, too large).
@@ -71,11 +85,33 @@ class APIResponseValidationError(APIError):
         self.body = body
 
 
+class ResponseTooLargeError(APIResponseValidationError):
+    """A body (after decompression) or one SSE line/event exceeded the transport's cap
+    (``max_body_bytes``, ``max_line_bytes``); the read stops there, memory stays bounded."""
+
+
+class StructuredOutputError(APIResponseValidationError):
+    """A structured-output reply (``response_format=`` a dataclass or schema) is not valid JSON,
+    is empty without a refusal, or does not fit the requested type (a missing field, a wrong type).
+
+    ``raw_text`` is the model's text; ``result`` the CompletionResult without ``parsed`` (so the
+    answer that was paid for is not lost). A refusal is not this error: it keeps ``parsed=None``
+    and sets ``refusal``.
+    """
+
+    def __init__(self, message: str, *, raw_text: str = "", result: Any = None,
+                 request_id: str | None = None) -> None:
+        super().__init__(message, body=raw_text[:200], request_id=request_id)
+        self.raw_text = raw_text
+        self.result = result
+
+
 class APIStatusError(APIError):
     """The server answered with a non-2xx status.
 
     ``body`` is the parsed JSON (or text) of the response; ``code``, ``type`` and ``param`` come
-    from the ``{"error": {...}}`` envelope when there is one.
+    from the ``{"error": {...}}`` envelope when there is one (Anthropic: ``type`` like
+    ``overloaded_error``; Gemini: ``type`` is the status like ``RESOURCE_EXHAUSTED``).
     """
 
     def __init__(
@@ -87,6 +123,8 @@ class APIStatusError(APIError):
         headers: Mapping[str, str] | None = None,
         request_id: str | None = None,
     ) -> None:
+        if isinstance(body, dict) and isinstance(body.get("request_id"), str) and body["request_id"]:
+            request_id = body["request_id"]  # Anthropic repeats it in the body; proxies may rewrite headers
         super().__init__(message, request_id=request_id)
         self.status_code = status_code
         self.body = body
@@ -94,7 +132,7 @@ class APIStatusError(APIError):
         err = body.get("error") if isinstance(body, dict) else None
         err = err if isinstance(err, dict) else {}
         self.code: str | None = err.get("code")
-        self.type: str | None = err.get("type")
+        self.type: str | None = err.get("type") or err.get("status")  # Gemini: the canonical status
         self.param: str | None = err.get("param")
 
 

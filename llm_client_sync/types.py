@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import enum
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Iterable, Mapping
 
 __all__ = [
@@ -21,6 +21,7 @@ __all__ = [
     "ToolCall",
     "Usage",
     "freeze",
+    "thaw",
 ]
 
 
@@ -43,7 +44,9 @@ class FrozenDict(dict):
 
 
 def freeze(value: Any) -> Any:
-    """Deep-convert dicts to FrozenDict and lists to tuples."""
+    """Deep-convert dicts to FrozenDict and lists to tuples (a FrozenDict is frozen already)."""
+    if isinstance(value, FrozenDict):
+        return value
     if isinstance(value, dict):
         return FrozenDict({k: freeze(v) for k, v in value.items()})
     if isinstance(value, (list, tuple)):
@@ -51,12 +54,20 @@ def freeze(value: Any) -> Any:
     return value
 
 
-def _thaw(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _thaw(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_thaw(v) for v in value]
+def thaw(value: Any) -> Any:
+    """The one deep-thaw: mappings (FrozenDict too) to dicts, lists and tuples to lists, as
+    plain mutable JSON (a copy; leaves are shared)."""
+    kind = type(value)
+    if kind is str or value is None:  # the common leaves first: this runs for every message sent
+        return value
+    if kind is dict or isinstance(value, Mapping):
+        return {k: thaw(v) for k, v in value.items()}
+    if kind is list or isinstance(value, (list, tuple)):
+        return [thaw(v) for v in value]
     return value
+
+
+_thaw = thaw  # the name other modules imported
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,20 +95,27 @@ class Usage:
 
     @classmethod
     def from_api(cls, data: Mapping[str, Any] | None) -> "Usage":
-        """Parse a chat (prompt/completion) or Responses (input/output) usage object."""
+        """Parse a chat (prompt/completion) or Responses (input/output) usage object.
+
+        Missing or null counts are 0; a count that is not a non-negative integer (or a usage
+        that is not an object) raises ValueError naming the field, which the wire parsers turn
+        into APIResponseValidationError.
+        """
         if not data:
             return cls()
-        prompt = data.get("prompt_tokens", data.get("input_tokens")) or 0
-        completion = data.get("completion_tokens", data.get("output_tokens")) or 0
-        pdet = data.get("prompt_tokens_details") or data.get("input_tokens_details") or {}
-        cdet = data.get("completion_tokens_details") or data.get("output_tokens_details") or {}
+        if not isinstance(data, Mapping):
+            raise ValueError(f"usage must be an object, got {type(data).__name__}")
+        prompt = _count(data, "prompt_tokens", "input_tokens")
+        completion = _count(data, "completion_tokens", "output_tokens")
+        pdet = _details(data, "prompt_tokens_details", "input_tokens_details")
+        cdet = _details(data, "completion_tokens_details", "output_tokens_details")
         return cls(
-            prompt_tokens=int(prompt),
-            completion_tokens=int(completion),
-            total_tokens=int(data.get("total_tokens") or prompt + completion),
-            reasoning_tokens=int(cdet.get("reasoning_tokens") or 0),
-            cached_tokens=int(pdet.get("cached_tokens") or 0),
-            cache_write_tokens=int(pdet.get("cache_write_tokens") or 0),
+            prompt_tokens=prompt,
+            completion_tokens=completion,
+            total_tokens=_count(data, "total_tokens") or prompt + completion,
+            reasoning_tokens=_count(cdet, "reasoning_tokens"),
+            cached_tokens=_count(pdet, "cached_tokens"),
+            cache_write_tokens=_count(pdet, "cache_write_tokens"),
         )
 
     def to_dict(self) -> dict[str, int]:
@@ -111,12 +129,38 @@ class Usage:
         }
 
 
+def _count(data: Mapping[str, Any], *names: str) -> int:
+    for name in names:
+        value = data.get(name)
+        if value is None:
+            continue
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise ValueError(f"usage field {name!r} must be a non-negative integer, got {value!r}")
+        return value
+    return 0
+
+
+def _details(data: Mapping[str, Any], *names: str) -> Mapping[str, Any]:
+    for name in names:
+        value = data.get(name)
+        if value is None:
+            continue
+        if not isinstance(value, Mapping):
+            raise ValueError(f"usage field {name!r} must be an object, got {type(value).__name__}")
+        return value
+    return {}
+
+
 @dataclass(frozen=True, slots=True)
 class ToolCall:
     """One function call the model asked for.
 
     ``arguments`` is the decoded JSON object (empty when ``raw_arguments`` is not valid JSON:
     ``arguments_error`` then says why, and the tool registry reports it back to the model).
+    ``extra_content`` keeps vendor data the server wants back with the call (Gemini's
+    ``{"google": {"thought_signature": ...}}``); ``to_openai()`` sends it back.
     """
 
     id: str
@@ -125,6 +169,7 @@ class ToolCall:
     raw_arguments: str = ""
     arguments_error: str | None = None
     type: str = "function"
+    extra_content: Mapping[str, Any] | None = None
 
     @classmethod
     def from_raw(cls, id: str, name: str, raw_arguments: str) -> "ToolCall":
@@ -138,25 +183,41 @@ class ToolCall:
             except ValueError as exc:
                 error = f"arguments are not valid JSON: {exc}"
                 args = {}
+            except RecursionError:
+                error, args = "arguments are nested too deeply", {}
         if not isinstance(args, dict):
             error = error or f"arguments must be a JSON object, got {type(args).__name__}"
             args = {}
-        return cls(id=id, name=name, arguments=freeze(args), raw_arguments=text, arguments_error=error)
+        try:
+            frozen = freeze(args)
+        except RecursionError:  # parsed, but too deep to copy: the model gets the error back
+            error, frozen = "arguments are nested too deeply", FrozenDict()
+        return cls(id=id, name=name, arguments=frozen, raw_arguments=text, arguments_error=error)
 
     def to_openai(self) -> dict[str, Any]:
         """The ``tool_calls[]`` entry of an assistant message."""
-        return {
+        out: dict[str, Any] = {
             "id": self.id,
             "type": "function",
             "function": {"name": self.name, "arguments": self.raw_arguments or "{}"},
         }
+        if self.extra_content:
+            out["extra_content"] = _thaw(self.extra_content)
+        return out
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "name": self.name, "raw_arguments": self.raw_arguments}
+        out = {"id": self.id, "name": self.name, "raw_arguments": self.raw_arguments}
+        if self.extra_content:
+            out["extra_content"] = _thaw(self.extra_content)
+        return out
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "ToolCall":
-        return cls.from_raw(data["id"], data["name"], data.get("raw_arguments", ""))
+        return cls.from_raw(data["id"], data["name"], data.get("raw_arguments", "")).with_extra(data.get("extra_content"))
+
+    def with_extra(self, extra_content: Mapping[str, Any] | None) -> "ToolCall":
+        """This call carrying ``extra_content`` (vendor data to send back), or itself when there is none."""
+        return replace(self, extra_content=freeze(dict(extra_content))) if extra_content else self
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,8 +261,9 @@ class CompletionResult:
 
     The top-level fields describe the first choice; ``choices`` holds all of them when ``n > 1``.
     ``cost`` is in USD from the model profile's prices (None for models with unknown prices).
-    ``output_items`` keeps Responses-API output items (reasoning, function calls) that must be
-    sent back on the next turn.
+    ``output_items`` keeps Responses-API output items other than messages (reasoning, function
+    calls, built-in tool calls such as ``web_search_call``); they are sent back on the next turn.
+    ``annotations`` keeps citations (``url_citation``, ``file_citation``, ...) of the answer text.
     """
 
     content: str | None
@@ -221,6 +283,7 @@ class CompletionResult:
     cached: bool = False
     provider: str | None = None
     attempts: tuple[Attempt, ...] = ()
+    annotations: tuple[Mapping[str, Any], ...] = ()
 
     @property
     def text(self) -> str:
@@ -266,6 +329,7 @@ class CompletionResult:
             "output_items": _thaw(list(self.output_items)),
             "provider": self.provider,
             "attempts": [a.to_dict() for a in self.attempts],
+            "annotations": _thaw(list(self.annotations)),
         }
 
     @classmethod
@@ -301,6 +365,7 @@ class CompletionResult:
             cached=cached,
             provider=data.get("provider"),
             attempts=tuple(Attempt.from_dict(a) for a in data.get("attempts") or ()),
+            annotations=freeze(list(data.get("annotations") or ())),
         )
 
 

@@ -82,8 +82,9 @@ def build_batch_lines(provider: Any, items: Iterable[Any], *, endpoint: str = "/
 def _parse_body(provider: Any, body: Mapping[str, Any], request_id: str | None,
                 endpoint: str = "/v1/chat/completions") -> CompletionResult:
     """The one parser of the endpoint's wire protocol (what ``complete`` uses), at the batch price."""
-    profile = getattr(provider, "profile", None) or get_profile(str(body.get("model") or "gpt-5-nano"))
-    if endpoint == "/v1/responses":
+    shaped = isinstance(body, Mapping)
+    profile = getattr(provider, "profile", None) or get_profile(str(shaped and body.get("model") or "gpt-5-nano"))
+    if endpoint == "/v1/responses" or shaped and (body.get("object") == "response" or "output" in body):
         from ..providers._responses import parse_responses_response
 
         result = parse_responses_response(body, profile, request_id)

@@ -22,15 +22,11 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping
 from .. import errors as _errors
 from .._atomic import atomic_writer
 from ..errors import (
-    APIConnectionError,
     APIError,
     APIStatusError,
     BudgetExceededError,
     ConfigurationError,
-    InternalServerError,
     LLMClientError,
-    RateLimitError,
-    StreamError,
 )
 from ..types import CompletionResult, Usage
 from .checkpoint import OK, PENDING, Checkpoint, fingerprint
@@ -132,13 +128,10 @@ def error_from_dict(data: Mapping[str, Any]) -> LLMClientError:
     return LLMClientError(f"{data.get('type')}: {message}")
 
 
-_RETRYABLE = (APIConnectionError, RateLimitError, InternalServerError, StreamError)
-
-
 def _retryable(exc: BaseException) -> bool:
-    if isinstance(exc, RateLimitError) and getattr(exc, "code", None) == "insufficient_quota":
-        return False
-    return isinstance(exc, _RETRYABLE)
+    from ..transport import is_retryable  # the one "is this transient" predicate
+
+    return is_retryable(exc)
 
 
 def _signature(exc: BaseException) -> tuple[Any, ...]:

@@ -199,12 +199,14 @@ def parse_reset(value: str | None) -> float | None:
 
 
 def _int_header(headers: Mapping[str, str], name: str) -> int | None:
-    value = headers.get(name)
+    from ..transport import header_value  # the one header lookup (transport is loaded by then)
+
+    value = header_value(headers, name)
     if value is None:
         return None
     try:
-        return int(float(str(value).strip()))
-    except ValueError:
+        return int(float(value))
+    except (ValueError, OverflowError):  # "nan" is a ValueError, "inf" an OverflowError
         return None
 
 
@@ -222,31 +224,20 @@ def leave_queue(cond: threading.Condition, queue: deque[int], ticket: int) -> No
         cond.notify_all()
 
 
-MAX_429_PAUSE = 120.0
-"""Longest pause one 429 can put on a shared limiter (the RetryPolicy's default ``max_retry_after``):
-a hostile or broken hint never freezes every caller for days."""
-
-
-def pause_from_headers(status_code: int, headers: Mapping[str, str], max_pause: float = MAX_429_PAUSE) -> float | None:
-    """How long a 429 asks everyone to wait: retry-after-ms, retry-after, then the reset headers.
-
-    Non-finite, negative or unreadable hints are ignored; the result is capped at ``max_pause``.
-    """
+def pause_from_headers(status_code: int, headers: Mapping[str, str]) -> float | None:
+    """How long a 429 asks everyone to wait: the server's hint (``transport.retry_after_seconds``:
+    retry-after-ms, retry-after seconds or date), then the reset headers; never above
+    ``MAX_RETRY_AFTER`` (an absurd hint cannot freeze every caller for days)."""
     if status_code != 429:
         return None
-    h = _lower(headers)
-    for name, scale in (("retry-after-ms", 1e-3), ("retry-after", 1.0)):
-        value = h.get(name)
-        if value is not None:
-            try:
-                seconds = float(str(value).strip()) * scale
-            except ValueError:
-                continue  # an HTTP date: fall through to the reset headers
-            if math.isfinite(seconds) and seconds >= 0:
-                return min(seconds, max_pause)
-    found = [parse_reset(h.get(f"x-ratelimit-reset-{d}")) for d in ("requests", "tokens")]
-    resets = [min(r, max_pause) for r in found if r is not None and math.isfinite(r)]
-    return max(resets) if resets else DEFAULT_429_PAUSE
+    from ..transport import MAX_RETRY_AFTER, header_value, retry_after_seconds
+
+    hint = retry_after_seconds(headers)
+    if hint is None:
+        found = [parse_reset(header_value(headers, f"x-ratelimit-reset-{d}")) for d in ("requests", "tokens")]
+        resets = [r for r in found if r is not None and math.isfinite(r)]
+        hint = max(resets) if resets else DEFAULT_429_PAUSE
+    return min(hint, MAX_RETRY_AFTER)
 
 
 class RateLimiter:
