@@ -92,6 +92,9 @@ def _parse_body(provider: Any, body: Mapping[str, Any], request_id: str | None,
         from ..providers._chat import parse_chat_response
 
         result = parse_chat_response(body, profile, request_id)
+    name = getattr(provider, "name", None)
+    if isinstance(name, str) and result.provider != name:
+        result = replace(result, provider=name)  # who answered, as complete() says it
     return _discount(result)
 
 
