@@ -13,7 +13,7 @@ import threading
 import weakref
 from typing import Any, Callable, Iterator
 
-from .._sse import SSEDecoder, SSELineTooLong
+from .._sse import DEFAULT_MAX_LINE, SSEDecoder
 from ..errors import LLMClientError, StreamError
 from ..transport import CancelToken, cancel_scope
 from ..types import CompletionResult, StreamEvent, StreamEventType
@@ -21,6 +21,8 @@ from ..types import CompletionResult, StreamEvent, StreamEventType
 __all__ = ["Stream", "replay_events"]
 
 E = StreamEventType
+# answers to a stream request that are not an event stream: read whole, parsed once, never re-sent
+_NOT_EVENTS = frozenset({"application/json", "text/html", "text/xml", "application/xml"})
 
 
 class Stream:
@@ -43,8 +45,6 @@ class Stream:
                     print(event.data, end="", flush=True)
         result = stream.result()
     """
-
-    __slots__ = ("_run", "_gen", "_finalizer", "__weakref__")
 
     def __init__(self, open_response: Callable[[], Any], make_accumulator: Callable[[str | None], Any], *,
                  max_reopen: int = 0, on_done: Callable[[CompletionResult], None] | None = None,
@@ -214,11 +214,12 @@ class _Run:
                 resp = self.response
                 acc = self.acc = self.make_acc(self.request_id)
                 ctype = getattr(resp, "content_type", "") or ""
-                if "json" in ctype or "text/html" in ctype:
-                    result = self._whole_body(resp, ctype)
+                media = ctype.split(";", 1)[0].strip()
+                if media in _NOT_EVENTS or media.endswith("+json"):
+                    result = self._whole_body(resp, media)
                     yield from replay_events(result, cached=False)
                     break
-                decoder = SSEDecoder(getattr(resp, "max_line_bytes", None) or SSEDecoder().max_line)
+                decoder = SSEDecoder(getattr(resp, "max_line_bytes", None) or DEFAULT_MAX_LINE)
                 feed, accumulate = decoder.feed, acc.feed
                 reading = True
                 try:
@@ -238,8 +239,6 @@ class _Run:
                     if not acc.finished and not getattr(acc, "complete_without_done", False):
                         raise StreamError("stream ended before its final event (connection closed early)",
                                           request_id=self.request_id)
-                except SSELineTooLong:
-                    raise
                 except StreamError as exc:
                     if self.closed:
                         return
@@ -265,6 +264,9 @@ class _Run:
             if isinstance(exc, StreamError) and exc.partial is None and acc is not None:
                 exc.partial = acc.result()
             self.error = exc
+            resp = self.response
+            if resp is not None:
+                resp.close()  # the error is final: release the connection before reporting it
             self.fail()
             self.pending_error = exc
             yield StreamEvent(E.ERROR, exc)
@@ -278,7 +280,7 @@ class _Run:
         raw = resp.read_all()
         head = raw[:300].decode("utf-8", errors="replace")
         rid = self.request_id
-        if "json" not in ctype:
+        if "json" not in ctype:  # an HTML/XML page: a proxy, a captive portal, a wrong base_url
             raise StreamError(f"the server answered a stream request with {ctype!r}, not an event stream "
                               f"(check base_url): {head!r}", request_id=rid, body=head)
         try:
