@@ -36,6 +36,7 @@ from .errors import (  # noqa: E402,F401
     PermissionDeniedError,
     RateLimitError,
     RateLimitTimeoutError,
+    RateLimiterUnavailableError,
     RequestCancelledError,
     ResponseTooLargeError,
     StreamError,
@@ -83,6 +84,7 @@ _LAZY = {
     "AsyncOpenAIProvider": ".aio",
     "AsyncStream": ".aio",
     "BaseProvider": ".providers.base",
+    "BatchAPIRunner": ".batch",
     "BatchResult": ".batch",
     "BatchRunner": ".batch",
     "BatchStats": ".batch",
@@ -100,10 +102,10 @@ _LAZY = {
     "Provider": ".providers.base",
     "PusherAdapter": ".streaming",
     "QdrantCache": ".cache",
-    "RateLimit": ".rate_limit",
-    "RateLimiter": ".rate_limit",
-    "RedisRateLimiter": ".rate_limit_redis",
-    "Reservation": ".rate_limit",
+    "RateLimit": ".ratelimit",
+    "RateLimiter": ".ratelimit",
+    "RedisRateLimiter": ".ratelimit",
+    "Reservation": ".ratelimit",
     "ResponseCache": ".cache",
     "SSEAdapter": ".streaming",
     "TextStream": ".client",
@@ -142,6 +144,7 @@ if TYPE_CHECKING:  # the lazily loaded names, typed as if imported eagerly (no i
         AsyncStream as AsyncStream,
     )
     from .batch import (
+        BatchAPIRunner as BatchAPIRunner,
         BatchResult as BatchResult,
         BatchRunner as BatchRunner,
         BatchStats as BatchStats,
@@ -164,8 +167,12 @@ if TYPE_CHECKING:  # the lazily loaded names, typed as if imported eagerly (no i
     from .providers.base import BaseProvider as BaseProvider, Provider as Provider
     from .providers.fallback import CircuitBreaker as CircuitBreaker, FallbackProvider as FallbackProvider
     from .providers.gemini import GeminiProvider as GeminiProvider
-    from .rate_limit import RateLimit as RateLimit, RateLimiter as RateLimiter, Reservation as Reservation
-    from .rate_limit_redis import RedisRateLimiter as RedisRateLimiter
+    from .ratelimit import (
+        RateLimit as RateLimit,
+        RateLimiter as RateLimiter,
+        RedisRateLimiter as RedisRateLimiter,
+        Reservation as Reservation,
+    )
     from .streaming import (
         BufferingAdapter as BufferingAdapter,
         CallbackAdapter as CallbackAdapter,
@@ -229,6 +236,7 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "BaseProvider",
+    "BatchAPIRunner",
     "BatchResult",
     "BatchRunner",
     "BatchStats",
@@ -272,6 +280,7 @@ __all__ = [
     "RateLimitError",
     "RateLimitTimeoutError",
     "RateLimiter",
+    "RateLimiterUnavailableError",
     "RedisRateLimiter",
     "RequestCancelledError",
     "Reservation",

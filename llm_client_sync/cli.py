@@ -207,7 +207,7 @@ def _cmd_batch(args: argparse.Namespace) -> int:
     if not args.local and _key("openai") is None and not (args.base_url or os.environ.get("OPENAI_BASE_URL")):
         raise UsageError("no API key: set OPENAI_API_KEY (or put it in a .env file), or point --base-url / "
                          "OPENAI_BASE_URL at a server that needs none (Ollama, vLLM, llama.cpp)")
-    from .batch_cli import run_batch_cli
+    from .batch.cli import run_batch_cli
 
     if not args.local:
         return int(run_batch_cli(args))
@@ -258,7 +258,7 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("models", help="print the model profile table (context, prices, reasoning efforts)")
     b = sub.add_parser("batch", help="run a JSONL file of prompts (resumable from its checkpoint)",
                        epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
-    from .batch_cli import add_batch_arguments
+    from .batch.cli import add_batch_arguments
 
     add_batch_arguments(b)
     b.add_argument("--local", action="store_true", help="run against the built-in local server (canned answers)")

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import threading
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator, Mapping
 
+from .._atomic import atomic_write
 from .._checks import check_message, check_str
 from .._redact import redact
 from ..errors import ConfigurationError
@@ -313,20 +313,7 @@ class Conversation:
         target = os.fspath(path)
         # an API key pasted into a message or echoed by a tool never reaches the file
         payload = json.dumps(redact(self.to_dict()), ensure_ascii=False, indent=1)
-        directory = os.path.dirname(os.path.abspath(target))
-        fd, tmp = tempfile.mkstemp(prefix=".conversation-", suffix=".tmp", dir=directory)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(payload)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, target)
-        except BaseException:
-            try:
-                os.remove(tmp)
-            except OSError:
-                pass
-            raise
+        atomic_write(target, payload)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], *, max_bytes: int = MAX_FILE_BYTES) -> "Conversation":

@@ -310,7 +310,7 @@ class BaseProvider:
         reservation = self._acquire(body)
         try:
             resp = self.transport.request("POST", self._protocol.path(self.model, False), json=body,
-                                          **_per_call(timeout, retry))
+                                          **_per_call(timeout, retry), **self._retry_charge(reservation))
             label = getattr(self._protocol, "label", None) or f"{self._protocol.name} response"
             data = decode_json(resp.content, label, resp.request_id)
             result = self._stamp(self._protocol.parse(data, self.profile, resp.request_id))
@@ -346,8 +346,17 @@ class BaseProvider:
                 settled.append(True)
                 self._settle(reservation, None)
 
+        charge = self._retry_charge(reservation)
+        opened: list[bool] = []
+
+        def open_() -> Any:
+            if opened and charge:
+                charge["before_retry"]()  # a re-opened stream is a new request to the API
+            opened.append(True)
+            return self.transport.open_stream(path, json=wire, **per_call, **charge)
+
         try:
-            stream = Stream(lambda: self.transport.open_stream(path, json=wire, **per_call),
+            stream = Stream(open_,
                             lambda rid: self._protocol.accumulator(self.profile, rid),
                             max_reopen=(retry or self.transport.retry).max_retries, on_done=on_done, on_fail=on_fail,
                             finalize=lambda r: _with_parsed(self._stamp(r), target),
@@ -393,7 +402,7 @@ class BaseProvider:
     def _build_limiter(self, rate_limit: Any) -> Any:
         if rate_limit is None or rate_limit is False:
             return None
-        from ..rate_limit import RateLimit, build_limiter
+        from ..ratelimit import RateLimit, build_limiter
 
         if isinstance(rate_limit, Mapping):
             try:
@@ -415,9 +424,17 @@ class BaseProvider:
     def _acquire(self, body: Mapping[str, Any], profile: ModelProfile | None = None) -> Any:
         if self.limiter is None:
             return None
-        from ..rate_limit import request_cost
+        from ..ratelimit import request_cost
 
         return self.limiter.acquire(request_cost(body, profile or self.profile))
+
+    def _retry_charge(self, reservation: Any) -> dict[str, Any]:
+        """The transport's before-retry hook (as keyword arguments): a re-sent request is charged
+        to the limiter like the first one, since the API counts it too."""
+        charge = getattr(self.limiter, "charge_retry", None)
+        if reservation is None or charge is None:
+            return {}
+        return {"before_retry": lambda: charge(reservation)}
 
     def _settle(self, reservation: Any, usage: "Usage | None") -> None:
         if reservation is not None and self.limiter is not None:

@@ -161,7 +161,7 @@ class OpenAIProvider(BaseProvider):
                     pass
         reservation = self._acquire(body, profile)
         try:
-            resp = self.transport.request("POST", "/embeddings", json=body)
+            resp = self.transport.request("POST", "/embeddings", json=body, **self._retry_charge(reservation))
             data = decode_json(resp.content, "embeddings response", resp.request_id)
             result = EmbeddingResult(*parse_embeddings(data, len(body["input"]), resp.request_id))
         except BaseException:

@@ -15,6 +15,8 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
+from .._atomic import atomic_write
+
 OFFICIAL_BASE_URL = "https://openaipublic.blob.core.windows.net/encodings/"
 DEFAULT_FETCH_TIMEOUT = 5.0
 
@@ -202,17 +204,10 @@ def _save(spec: _EncodingSpec, cfg: _Config, data: bytes) -> None:
     directory = cfg.cache_dir or os.environ.get("TIKTOKEN_CACHE_DIR") or os.path.join(
         tempfile.gettempdir(), "data-gym-cache")
     target = os.path.join(directory, _cache_key(spec))
-    tmp = f"{target}.{os.getpid()}.{threading.get_ident()}.tmp"
     try:
-        os.makedirs(directory, exist_ok=True)
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, target)
+        atomic_write(target, data, make_dirs=True)
     except OSError:  # a read-only cache only costs a fetch next time
-        try:
-            os.remove(tmp)
-        except OSError:
-            pass
+        pass
 
 
 def _build(spec: _EncodingSpec, data: bytes) -> Any:
