@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
-from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Protocol, runtime_checkable
 
 from .._checks import check_completion_params, check_headers, check_int, check_mapping, check_number, check_str
 from .._redact import check_api_key
@@ -31,7 +31,15 @@ if TYPE_CHECKING:
     from ..conversation import Conversation
     from ..types import CompletionResult, EmbeddingResult, StreamEvent, Usage
 
+    from ..cache import CacheBackend, ResponseCache
+    from ..ratelimit import RateLimit, RateLimiter, RedisRateLimiter
+
     Prompt = Union[str, Sequence[Mapping[str, object]], Conversation]
+    #: ``cache=``: a backend name ("fs", "pg_redis", "qdrant"), a backend, a ResponseCache, or
+    #: ``{"backend": ..., option: value}``
+    CacheSpec = Union[str, CacheBackend, ResponseCache, Mapping[str, object], None]
+    #: ``rate_limit=``: a RateLimit, a shared limiter, "default" (the profile's limits), or its fields
+    RateLimitSpec = Union[RateLimit, RateLimiter, RedisRateLimiter, str, Mapping[str, object], None]
 
     class RequestParams(TypedDict, total=False):
         """The request fields ``complete``/``stream`` document, for type checkers (a misspelled or
@@ -181,10 +189,11 @@ class BaseProvider:
 
     def __init__(self, model: str | ModelProfile, *, protocol: WireProtocol, api_key: str | None = None,
                  base_url: str | None = None, timeout: Timeout | float | None = None,
-                 max_retries: int | None = None, retry: RetryPolicy | Mapping[str, Any] | None = None,
-                 headers: Mapping[str, str] | None = None, default_params: Mapping[str, Any] | None = None,
-                 pool_maxsize: int = 100, transport: Any = None, cache: Any = None, rate_limit: Any = None,
-                 embed_fn: Any = None, clock: Any = None, sleep: Any = None,
+                 max_retries: int | None = None, retry: "RetryPolicy | Mapping[str, object] | None" = None,
+                 headers: Mapping[str, str] | None = None, default_params: "Mapping[str, object] | None" = None,
+                 pool_maxsize: int = 100, transport: "Transport | None" = None, cache: "CacheSpec" = None,
+                 rate_limit: "RateLimitSpec" = None, embed_fn: "Callable[[str], list[float]] | None" = None,
+                 clock: "Callable[[], float] | None" = None, sleep: "Callable[[float], None] | None" = None,
                  proxies: Mapping[str, str] | None = None, verify: bool | None = None,
                  ca_bundle: str | None = None) -> None:
         self.profile = get_profile(model)

@@ -6,7 +6,7 @@ Flow: build the body (pure) -> cache -> rate limiter -> transport -> parse (pure
 from __future__ import annotations
 
 import os
-from typing import Any, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 
 from .._checks import check_int, check_str, check_texts
 from ..errors import ConfigurationError
@@ -16,6 +16,10 @@ from ..types import EmbeddingResult, Usage
 from ._body import decode_json, parse_embeddings
 from ._chat import ChatProtocol
 from .base import BaseProvider
+
+if TYPE_CHECKING:
+    from ..transport import Transport
+    from .base import CacheSpec, RateLimitSpec
 
 __all__ = ["OpenAIProvider"]
 
@@ -68,15 +72,16 @@ class OpenAIProvider(BaseProvider):
     def __init__(self, model: str | ModelProfile = "gpt-5-nano", api_key: str | None = None,
                  base_url: str | None = None, organization: str | None = None, project: str | None = None,
                  timeout: Timeout | float | None = None, max_retries: int | None = None, *, api: str = "chat",
-                 default_params: Mapping[str, Any] | None = None, pool_maxsize: int = 100,
+                 default_params: "Mapping[str, object] | None" = None, pool_maxsize: int = 100,
                  embedding_model: str | ModelProfile | None = None, headers: Mapping[str, str] | None = None,
-                 retry: RetryPolicy | Mapping[str, Any] | None = None, transport: Any = None, cache: Any = None,
-                 cache_backend: Any = None, cache_dir: str | None = None, pg_dsn: str | None = None,
+                 retry: "RetryPolicy | Mapping[str, object] | None" = None, transport: "Transport | None" = None,
+                 cache: "CacheSpec" = None, cache_backend: "CacheSpec" = None, cache_dir: str | None = None,
+                 pg_dsn: str | None = None,
                  redis_url: str | None = None, qdrant_url: str | None = None, qdrant_api_key: str | None = None,
                  qdrant_path: str | None = None, cache_ttl: float | None = None,
                  cache_namespace: str | None = None, cache_timeout: float | None = None,
-                 cache_options: Mapping[str, Any] | None = None, rate_limit: Any = None,
-                 clock: Any = None, sleep: Any = None, proxies: Mapping[str, str] | None = None,
+                 cache_options: "Mapping[str, object] | None" = None, rate_limit: "RateLimitSpec" = None,
+                 clock: "Callable[[], float] | None" = None, sleep: "Callable[[float], None] | None" = None, proxies: Mapping[str, str] | None = None,
                  verify: bool | None = None, ca_bundle: str | None = None) -> None:
         self.api = api
         check_str(organization, "organization", allow_none=True)
