@@ -173,32 +173,24 @@ class CallbackAdapter:
     def consume(self, stream: Iterable[StreamEvent]) -> Any:
         check_iterable(stream, "stream")
         buffer = EventBuffer()
-        failure: BaseException | None = None
+        seen = Consumed()
         try:
-            iterator = iter(stream)
-            while True:
-                try:
-                    event = next(iterator)
-                except StopIteration:
-                    break
-                except Exception as exc:
-                    if exc is not failure:  # not already reported as an ERROR event
-                        self._report(exc)
-                    raise
-                buffer.feed(event)
+            for event in drain(stream, buffer, seen):
                 if self.on_event is not None:
                     self.on_event(event)
                 if event.type is StreamEventType.ERROR:
-                    failure = as_exception(event.data, buffer)
-                    self._report(failure)
+                    self._report(seen.failure)  # type: ignore[arg-type]
                     continue
                 handler = self._handlers.get(event.type)
                 if handler is not None:
                     handler(event.data)
-                if event.type is StreamEventType.DONE and not event.choice:
-                    break
+            if seen.raised is not None:
+                if not seen.repeat:
+                    self._report(seen.raised)
+                raise seen.raised
         finally:
             close_upstream(stream)
+        failure = seen.failure
         if buffer.done:  # an agent reports a failed model call as ERROR, then DONE with the result
             return buffer.result
         if failure is not None:
@@ -211,6 +203,42 @@ class CallbackAdapter:
     def _report(self, exc: BaseException) -> None:
         if self.on_error is not None:
             self.on_error(exc)
+
+
+class Consumed:
+    """What ``drain`` saw besides the events: the stream's failure (from an ERROR event, or raised
+    by the stream), and whether the raised exception repeats the ERROR event before it."""
+
+    __slots__ = ("failure", "raised", "repeat")
+
+    def __init__(self) -> None:
+        self.failure: BaseException | None = None
+        self.raised: BaseException | None = None
+        self.repeat = False
+
+
+def drain(stream: Iterable[StreamEvent], buffer: EventBuffer, seen: Consumed) -> Iterator[StreamEvent]:
+    """The one consume loop of the adapters: yield ``stream``'s events up to its final DONE (choice
+    0) or its end, fed to ``buffer``. An ERROR event sets ``seen.failure``; an exception the stream
+    raises ends the loop and lands in ``seen.raised`` (``seen.repeat``: a Stream raises the error it
+    has just yielded as an ERROR event, which an adapter must not report twice)."""
+    iterator = iter(stream)
+    while True:
+        try:
+            event = next(iterator)
+        except StopIteration:
+            return
+        except Exception as exc:
+            seen.repeat = exc is seen.failure
+            seen.raised = exc
+            seen.failure = seen.failure or exc
+            return
+        buffer.feed(event)
+        if event.type is StreamEventType.ERROR:
+            seen.failure = as_exception(event.data, buffer)
+        yield event
+        if event.type is StreamEventType.DONE and not event.choice:
+            return
 
 
 def as_exception(data: Any, buffer: EventBuffer) -> BaseException:

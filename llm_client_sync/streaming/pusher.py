@@ -13,7 +13,7 @@ from ..errors import ConfigurationError, LLMClientError
 from ..types import StreamEvent, StreamEventType, ToolCall
 from ._payload import clean_text, dumps, error_summary
 from ._upstream import close_upstream
-from .callbacks import EventBuffer, as_exception
+from .callbacks import Consumed, EventBuffer, drain
 
 __all__ = ["DEFAULT_PUSHER_EVENTS", "PusherAdapter", "TokenCoalescer"]
 
@@ -179,34 +179,22 @@ class PusherAdapter:
         rid = response_id or uuid.uuid4().hex
         packer = TokenCoalescer(rid, self.max_bytes)
         buffer = EventBuffer()
-        failure: BaseException | None = None
+        seen = Consumed()
         try:
             if self.names["response"]:
                 packer.add_message(self.names["response"], self.metadata)
                 self._publish(packer.take())
             last = self._clock()
-            iterator = iter(stream)
-            while True:
-                try:
-                    event = next(iterator)
-                except StopIteration:
-                    break
-                except Exception as exc:
-                    failure = failure or exc
-                    break
-                buffer.feed(event)
+            for event in drain(stream, buffer, seen):
                 if event.choice:
                     continue
-                if event.type is StreamEventType.ERROR:
-                    failure = as_exception(event.data, buffer)
                 self._add(packer, event)
-                if event.type is StreamEventType.DONE:
-                    break
                 if len(packer.ready) >= self.max_batch or (
                         (packer.ready or packer.pending_text) and self._clock() - last >= self.flush_interval):
                     packer.finish()
                     self._publish(packer.take())
                     last = self._clock()
+            failure = seen.failure
             result = buffer.result if buffer.done else (None if failure is not None else buffer.final())
             if self.names["finished"]:
                 packer.add_message(self.names["finished"], self._finished_fields(packer, result, failure))

@@ -9,7 +9,7 @@ from ..errors import ConfigurationError
 from ..types import StreamEvent, StreamEventType
 from ._payload import dumps, error_summary, event_payload, resolve_names, result_summary
 from ._upstream import close_upstream
-from .callbacks import EventBuffer, as_exception
+from .callbacks import Consumed, EventBuffer, drain
 
 __all__ = ["WebSocketAdapter"]
 
@@ -52,27 +52,17 @@ class WebSocketAdapter:
     def consume(self, stream: Iterable[StreamEvent]) -> Any:
         check_iterable(stream, "stream")
         buffer = EventBuffer()
-        failure: BaseException | None = None
+        seen = Consumed()
         try:
-            iterator = iter(stream)
-            while True:
-                try:
-                    event = next(iterator)
-                except StopIteration:
-                    break
-                except Exception as exc:
-                    if exc is not failure:  # not already sent as an ERROR event
-                        self._send(dumps({"type": self._name(StreamEventType.ERROR), "error": error_summary(exc)}))
-                    failure = exc
-                    break
-                buffer.feed(event)
-                if event.type is StreamEventType.ERROR:
-                    failure = as_exception(event.data, buffer)
+            for event in drain(stream, buffer, seen):
                 text = self.message(event)
                 if text is not None:
                     self._send(text)
                 if event.type is StreamEventType.DONE and not event.choice:
                     return event.data
+            if seen.raised is not None and not seen.repeat:
+                self._send(dumps({"type": self._name(StreamEventType.ERROR), "error": error_summary(seen.raised)}))
+            failure = seen.failure
             result = None if failure is not None else buffer.final()
             self._send(dumps({"type": self._name(StreamEventType.DONE), "result": result_summary(result)}))
         finally:
