@@ -21,7 +21,7 @@ from .types import CompletionResult, ToolCall, Usage, freeze
 __all__ = ["BATCH_DISCOUNT", "BatchAPIRunner", "BatchJobError", "build_batch_lines", "parse_batch_output"]
 
 BATCH_DISCOUNT = 0.5
-"""Batch API requests cost half the synchronous price."""
+"""Batch API requests cost half the synchronous price (``ModelProfile.batch_discount``, which prices them)."""
 
 TERMINAL = frozenset({"completed", "failed", "expired", "cancelled"})
 
@@ -86,9 +86,7 @@ def _parse_body(provider: Any, body: Mapping[str, Any], request_id: str | None) 
 
 def _discount(result: CompletionResult, provider: Any) -> CompletionResult:
     profile = getattr(provider, "profile", None)
-    u = result.usage
-    cost = profile.cost(u.prompt_tokens, u.completion_tokens, u.cached_tokens) if profile is not None else None
-    return replace(result, cost=None if cost is None else round(cost * BATCH_DISCOUNT, 10))
+    return replace(result, cost=profile.usage_cost(result.usage, batch=True) if profile is not None else None)
 
 
 def _parse_minimal(body: Mapping[str, Any], request_id: str | None) -> CompletionResult:

@@ -9,10 +9,11 @@ from __future__ import annotations
 import re
 import threading
 from dataclasses import dataclass, replace
-from typing import Iterable
+from typing import Any, Iterable
 
 __all__ = [
     "DEFAULT_PROFILE",
+    "PRICES_AS_OF",
     "GPT5",
     "GPT51",
     "GPT52",
@@ -31,7 +32,10 @@ __all__ = [
 class ModelProfile:
     """What the library knows about one model.
 
-    Prices are USD per 1M tokens (None: unknown, cost is then None). ``reasoning_efforts`` is
+    Prices are USD per 1M tokens as of ``PRICES_AS_OF`` (None: unknown, cost is then None);
+    ``cache_write_price`` is what writing the prompt cache costs (None: the input price) and
+    ``batch_discount`` the fraction of the price a Batch API call pays. Override them with
+    ``llm_client_sync.observe.set_prices`` / ``load_prices``. ``reasoning_efforts`` is
     empty for models that take no ``reasoning_effort``. ``default_rpm``/``default_tpm`` are the
     rate limits used when the user gives none (OpenAI's usage tier 1).
     """
@@ -50,17 +54,37 @@ class ModelProfile:
     default_rpm: int = 500
     default_tpm: int = 200_000
     embedding_dimensions: int | None = None
+    cache_write_price: float | None = None
+    batch_discount: float = 0.5
 
-    def cost(self, prompt_tokens: int, completion_tokens: int, cached_tokens: int = 0) -> float | None:
-        """USD cost of one call; the one place cost is computed."""
+    def cost(self, prompt_tokens: int, completion_tokens: int, cached_tokens: int = 0,
+             cache_write_tokens: int = 0, *, batch: bool = False) -> float | None:
+        """USD cost of one call; the one place cost is computed.
+
+        ``prompt_tokens`` includes the cached (read) and cache-write tokens, as OpenAI reports
+        them; reasoning tokens are part of ``completion_tokens`` and billed as output.
+        ``batch=True`` applies ``batch_discount`` (Batch API).
+        """
         if self.input_price is None or self.output_price is None:
             return None
         cached = min(cached_tokens, prompt_tokens)
+        written = min(cache_write_tokens, prompt_tokens - cached)
         cached_price = self.cached_input_price if self.cached_input_price is not None else self.input_price
-        total = (prompt_tokens - cached) * self.input_price + cached * cached_price
-        total += completion_tokens * self.output_price
+        write_price = self.cache_write_price if self.cache_write_price is not None else self.input_price
+        total = (prompt_tokens - cached - written) * self.input_price + cached * cached_price
+        total += written * write_price + completion_tokens * self.output_price
+        if batch:
+            total *= self.batch_discount
         return round(total / 1_000_000, 10)
 
+    def usage_cost(self, usage: Any, *, batch: bool = False) -> float | None:
+        """``cost`` of a ``Usage`` (all its token kinds)."""
+        return self.cost(usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens,
+                         usage.cache_write_tokens, batch=batch)
+
+
+PRICES_AS_OF = "2026-08-21"
+"""The date the prices in the table below were taken from the providers' price pages."""
 
 _GPT5_EFFORTS = ("minimal", "low", "medium", "high")
 _TABLE: tuple[ModelProfile, ...] = (

@@ -27,6 +27,7 @@ from .errors import (
     StreamError,
     status_error_class,
 )
+from .observe import hooks as _hooks
 
 __all__ = ["RetryPolicy", "Timeout", "Transport", "TransportResponse", "StreamResponse"]
 
@@ -364,6 +365,8 @@ class Transport:
                 log.debug("%s %s failed (%s); retry in %s", method, path, type(exc).__name__, delay)
                 if delay is None:
                     raise err from exc
+                if _hooks.active:
+                    _hooks.emit("retry", data={"attempt": attempt + 1, "delay": delay, "error": type(err).__name__})
                 self._sleep(delay)
                 attempt += 1
                 continue
@@ -379,6 +382,8 @@ class Transport:
                 delay = self._retry_delay(attempt, resp.headers, deadline)
                 if delay is not None:
                     resp.close()
+                    if _hooks.active:
+                        _hooks.emit("retry", data={"attempt": attempt + 1, "delay": delay, "status": resp.status_code})
                     self._sleep(delay)
                     attempt += 1
                     continue

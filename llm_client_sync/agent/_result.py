@@ -19,6 +19,7 @@ class AgentStatus:
     MAX_TURNS = "max_turns"
     CANCELLED = "cancelled"
     ERROR = "error"
+    BUDGET_EXCEEDED = "budget_exceeded"  # stopped before the model call that would cross a Budget
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any, Callable, Iterator
 
 from .._sse import SSEDecoder
@@ -46,6 +47,7 @@ class Stream:
         self._error: BaseException | None = None
         self._pending_error: BaseException | None = None
         self.acc: Any = None
+        self._call: Any = None  # the observed call (observe.hooks) this stream finishes, if any
         if events is None:
             self._response = open_response()  # status errors raise here, before iteration
             self.request_id = self._response.request_id
@@ -78,6 +80,8 @@ class Stream:
             resp = self._response
         if resp is not None:
             resp.close()
+        if self._call is not None and not self._call.ended:
+            self._call.end(self.acc.result() if self.acc is not None else None, closed_early=True)
         try:
             self._gen.close()
         except ValueError:  # being iterated in another thread: it sees the closed socket and stops
@@ -103,6 +107,8 @@ class Stream:
         for ev in events:
             if ev.type is E.DONE:
                 self._result = ev.data
+                if self._call is not None:
+                    self._call.end(ev.data)
             yield ev
 
     def _events(self) -> Iterator[StreamEvent]:
@@ -114,6 +120,9 @@ class Stream:
                 decoder = SSEDecoder()
                 try:
                     for chunk in self._response.iter_bytes():
+                        if self._call is not None and not yielded and "ttfc" not in self._call.data:
+                            self._call.data["ttfc"] = ttfc = time.monotonic() - self._call.started
+                            self._call.event("first_chunk", duration=ttfc)
                         for sse in decoder.feed(chunk):
                             events = acc.feed(sse)
                             for ev in events:
@@ -148,11 +157,15 @@ class Stream:
             self._result = result
             if self._on_done is not None:
                 self._on_done(result)
+            if self._call is not None:
+                self._call.end(result)
             yield StreamEvent(E.DONE, result)
         except LLMClientError as exc:
             self._error = exc
             if self._on_fail is not None:
                 self._on_fail()
+            if self._call is not None:
+                self._call.end(getattr(exc, "partial", None), error=exc)
             self._pending_error = exc
             yield StreamEvent(E.ERROR, exc)
         finally:

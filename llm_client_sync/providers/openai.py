@@ -11,10 +11,13 @@ import base64
 import hashlib
 import os
 import sys
+import time
 from typing import Any, Iterable, Mapping
 
 from ..errors import ConfigurationError, LLMClientError
 from ..models import ModelProfile, get_profile
+from ..observe import hooks as _hooks
+from ..observe import budget as _budget
 from ..transport import RetryPolicy, Timeout, Transport
 from ..types import CompletionResult, EmbeddingResult, Usage
 from ._chat import ChatProtocol
@@ -55,6 +58,9 @@ class OpenAIProvider:
         api: ``"chat"`` (Chat Completions, default) or ``"responses"``.
         cache_backend: None, ``"fs"``, ``"pg_redis"``, ``"qdrant"`` or a CacheBackend instance.
         rate_limit: None, a RateLimit, a shared RateLimiter, or ``"default"`` (profile limits).
+        context: tags (user, tenant, ...) on every event of this provider (``observe``); a call
+            takes ``context=`` too. hooks: callables hearing only this provider's events.
+        budget: an ``observe.Budget`` checked before every call.
 
         >>> OpenAIProvider(model="gpt-5-nano").complete("Hi").content  # doctest: +SKIP
     """
@@ -70,8 +76,12 @@ class OpenAIProvider:
                  qdrant_path: str | None = None, cache_ttl: float | None = None,
                  cache_namespace: str | None = None, cache_timeout: float = 1.0,
                  cache_options: Mapping[str, Any] | None = None, rate_limit: Any = None,
-                 clock: Any = None, sleep: Any = None) -> None:
+                 clock: Any = None, sleep: Any = None, context: Mapping[str, Any] | None = None,
+                 hooks: Iterable[Any] | None = None, budget: Any = None) -> None:
         self.profile = get_profile(model)
+        self.observe_context = dict(context or {})
+        self.observe_hooks = _hooks.register_owner_hooks(self, hooks)
+        self.budget = budget
         self.model = self.profile.api_id
         self.api = api
         self._protocol = _protocol(api)
@@ -170,6 +180,7 @@ class OpenAIProvider:
             params["response_format"] = spec
         return self._protocol.build(self.profile, messages, params), target
 
+    @_hooks.observed("chat")
     def complete(self, prompt: Any, *, cache_response: bool | None = None, cache_collection: str = "default",
                  **params: Any) -> CompletionResult:
         """One model call. ``prompt``: a str, a list of message dicts, or a Conversation.
@@ -199,6 +210,7 @@ class OpenAIProvider:
             self.cache.put(key, result.to_dict(), cache_collection, body)
         return _with_parsed(result, target)
 
+    @_hooks.observed("chat")
     def stream(self, prompt: Any, *, cache_response: bool | None = None, cache_collection: str = "default",
                **params: Any) -> Stream:
         """Like ``complete`` but returns a Stream of StreamEvents (iterate it, or ``.result()``)."""
@@ -241,12 +253,22 @@ class OpenAIProvider:
         hit = self.cache.get(key, collection, body)
         if hit is not None:
             try:
-                return key, CompletionResult.from_dict(hit, cached=True)
+                found = CompletionResult.from_dict(hit, cached=True)
+                if _hooks.active:
+                    _hooks.emit(_hooks.EventType.CACHE_HIT)
+                return key, found
             except (KeyError, TypeError, ValueError):
                 pass  # an entry of another shape: treated as a miss and overwritten
+        if _hooks.active:
+            _hooks.emit(_hooks.EventType.CACHE_MISS)
         return key, None
 
     # -- embeddings ------------------------------------------------------------------------
+    def _embedding_profile(self, model: str | ModelProfile | None = None) -> ModelProfile:
+        return get_profile(model or self._embedding_model or
+                           (self.profile if self.profile.category == "embedding" else "text-embedding-3-small"))
+
+    @_hooks.observed("embeddings", model_of=lambda self, kw: self._embedding_profile(kw.get("model")).api_id)
     def embed(self, texts: str | Iterable[str], dimensions: int | None = None, *, model: str | None = None,
               cache_response: bool | None = None, cache_collection: str = "embeddings") -> EmbeddingResult:
         """Embed one text or many; large inputs are split into several requests, order kept.
@@ -261,8 +283,7 @@ class OpenAIProvider:
         for i, t in enumerate(items):
             if not isinstance(t, str) or not t:
                 raise ConfigurationError(f"texts[{i}] must be a non-empty string")
-        profile = get_profile(model or self._embedding_model or
-                              (self.profile if self.profile.category == "embedding" else "text-embedding-3-small"))
+        profile = self._embedding_profile(model)
         vectors: list[list[float]] = []
         usage = Usage()
         all_cached = True
@@ -286,9 +307,14 @@ class OpenAIProvider:
             hit = self.cache.get(key, collection, body)
             if hit is not None:
                 try:
-                    return EmbeddingResult.from_dict(hit, cached=True)
+                    found = EmbeddingResult.from_dict(hit, cached=True)
+                    if _hooks.active:
+                        _hooks.emit(_hooks.EventType.CACHE_HIT)
+                    return found
                 except (KeyError, TypeError, ValueError):
                     pass
+            if _hooks.active:
+                _hooks.emit(_hooks.EventType.CACHE_MISS)
         reservation = self._acquire(body, profile)
         try:
             data = self.transport.request("POST", "/embeddings", json=body).json()
@@ -316,13 +342,25 @@ class OpenAIProvider:
 
     # -- rate limiting ---------------------------------------------------------------------
     def _acquire(self, body: Mapping[str, Any], profile: ModelProfile | None = None) -> Any:
+        """(limiter reservation, budget hold): the budgets first, so a refused call waits for nothing."""
+        hold = _budget.reserve(body, profile or self.profile, self.budget)
         if self.limiter is None:
-            return None
+            return None, hold
         from ..rate_limit import request_cost
 
-        return self.limiter.acquire(request_cost(body, profile or self.profile))
+        try:
+            start = time.monotonic()
+            reservation = self.limiter.acquire(request_cost(body, profile or self.profile))
+        except BaseException:
+            _budget.settle(hold, None)
+            raise
+        if _hooks.active:
+            _hooks.emit(_hooks.EventType.LIMITER_WAIT, duration=time.monotonic() - start)
+        return reservation, hold
 
     def _settle(self, reservation: Any, usage: Usage | None) -> None:
+        reservation, hold = reservation
+        _budget.settle(hold, usage)
         if reservation is not None and self.limiter is not None:
             self.limiter.settle(reservation, usage.total_tokens if usage is not None else 0)
 
