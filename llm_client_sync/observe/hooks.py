@@ -266,7 +266,8 @@ class Call:
         self.ended = True
         usage = getattr(result, "usage", None)
         data.setdefault("attempts", self.attempts)
-        for key in ("finish_reason", "response_id", "cached", "content", "tool_calls", "status", "is_error"):
+        for key in ("finish_reason", "response_id", "cached", "content", "tool_calls", "status", "is_error",
+                    "error_kind"):
             value = getattr(result, key, None)
             if value is not None and key not in data:
                 data[key] = value
