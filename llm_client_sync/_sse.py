@@ -7,7 +7,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["SSEDecoder", "ServerSentEvent"]
+from .errors import StreamError
+
+__all__ = ["SSEDecoder", "ServerSentEvent", "SSELineTooLong"]
+
+DEFAULT_MAX_LINE = 16 * 1024 * 1024
+
+
+class SSELineTooLong(StreamError):
+    """One SSE line, or one event's data, exceeded the decoder's ``max_line`` bytes."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,12 +35,21 @@ class SSEDecoder:
     split on bytes before decoding, so a UTF-8 character split across reads is reassembled (no
     multi-byte UTF-8 sequence contains a CR or LF byte). Comment lines (``:``) are counted in
     ``comments`` (keep-alives), not dispatched.
+
+    A line that arrives in many reads is kept as a list of parts and joined once (linear in
+    its size); a line, or one event's data, longer than ``max_line`` bytes raises SSELineTooLong
+    (memory stays bounded whatever the server sends).
     """
 
-    __slots__ = ("_buf", "_data", "_event", "_id", "_retry", "_skip_lf", "_first", "comments")
+    __slots__ = ("_buf", "_parts", "_plen", "_data", "_dlen", "_event", "_id", "_retry", "_skip_lf", "_first",
+                 "comments", "max_line")
 
-    def __init__(self) -> None:
+    def __init__(self, max_line: int = DEFAULT_MAX_LINE) -> None:
+        self.max_line = max_line
         self._buf = b""
+        self._parts: list[bytes] = []  # pieces of an unterminated line longer than one read
+        self._plen = 0
+        self._dlen = 0
         self._data: list[str] = []
         self._event = ""
         self._id: str | None = None
@@ -48,7 +65,29 @@ class SSEDecoder:
             self._skip_lf = False
             if chunk[:1] == b"\n":
                 chunk = chunk[1:]
-        buf = self._buf + chunk if self._buf else chunk
+                if not chunk:
+                    return []
+        if self._buf or self._parts:
+            if b"\n" not in chunk and b"\r" not in chunk:
+                # the line goes on: keep the piece, join once when its end arrives
+                if self._buf:
+                    self._parts.append(self._buf)
+                    self._buf = b""
+                self._parts.append(chunk)
+                self._plen += len(chunk)
+                if self._plen > self.max_line:
+                    raise self._too_long()
+                return []
+            if self._parts:
+                self._parts.append(self._buf)
+                self._parts.append(chunk)
+                buf = b"".join(self._parts)
+                self._parts = []
+                self._plen = 0
+            else:
+                buf = self._buf + chunk
+        else:
+            buf = chunk
         events: list[ServerSentEvent] = []
         if b"\r" not in buf:
             # fast path: the usual LF-only stream
@@ -57,6 +96,7 @@ class SSEDecoder:
                 ev = self._line(line)
                 if ev is not None:
                     events.append(ev)
+            self._check_tail()
             return events
         start = 0
         n = len(buf)
@@ -79,19 +119,36 @@ class SSEDecoder:
                 events.append(ev)
             start = nxt
         self._buf = buf[start:]
+        self._check_tail()
         return events
+
+    def _check_tail(self) -> None:
+        self._plen = len(self._buf)
+        if self._plen > self.max_line:
+            raise self._too_long()
+
+    def _too_long(self) -> SSELineTooLong:
+        size = self._plen
+        self._buf = b""
+        self._parts = []
+        self._plen = 0
+        return SSELineTooLong(f"an event-stream line or event exceeds max_line_bytes={self.max_line:,} "
+                              f"({size:,} bytes so far): not an API event stream, or raise the cap")
 
     def flush(self) -> list[ServerSentEvent]:
         """End of stream: the spec discards an event that was not terminated by a blank line."""
         self._buf = b""
+        self._parts = []
+        self._plen = 0
         self._data = []
+        self._dlen = 0
         self._event = ""
         return []
 
     @property
     def pending(self) -> bool:
         """True when bytes of an unterminated event are buffered (a truncated stream)."""
-        return bool(self._buf) or bool(self._data)
+        return bool(self._buf) or bool(self._parts) or bool(self._data)
 
     def _line(self, raw: bytes) -> ServerSentEvent | None:
         if self._first:
@@ -102,8 +159,11 @@ class SSEDecoder:
             if not self._data:
                 self._event = ""
                 return None
-            ev = ServerSentEvent("\n".join(self._data), self._event or "message", self._id, self._retry)
+            data = self._data
+            ev = ServerSentEvent(data[0] if len(data) == 1 else "\n".join(data), self._event or "message",
+                                 self._id, self._retry)
             self._data = []
+            self._dlen = 0
             self._event = ""
             return ev
         line = raw.decode("utf-8", errors="replace")
@@ -115,6 +175,12 @@ class SSEDecoder:
             value = value[1:]
         if name == "data":
             self._data.append(value)
+            self._dlen += len(raw)  # an event's data is capped as a whole
+            if self._dlen > self.max_line:
+                self._plen = self._dlen
+                self._data = []
+                self._dlen = 0
+                raise self._too_long()
         elif name == "event":
             self._event = value
         elif name == "id":

@@ -14,12 +14,15 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from typing import Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from .agent import Agent, AgentResult
 from .errors import ConfigurationError, LLMClientError
 from .providers.openai import OpenAIProvider
 from .types import CompletionResult, EmbeddingResult
+
+if TYPE_CHECKING:
+    from .providers.base import Provider
 
 __all__ = ["AsyncAgent", "AsyncOpenAIProvider", "AsyncStream"]
 
@@ -193,13 +196,15 @@ def _close_quietly(source: Any) -> None:
 class AsyncOpenAIProvider:
     """``OpenAIProvider`` for asyncio: same constructor, awaitable calls, ``async for`` streams.
 
-    ``provider`` is the wrapped synchronous provider (thread-safe, shared by the worker threads).
+    ``provider`` is the wrapped synchronous provider (thread-safe, shared by the worker threads):
+    any Provider (a ``FallbackProvider`` chain, an ``AnthropicProvider``...) may be passed as
+    ``provider=``.
     """
 
-    def __init__(self, *args: Any, provider: OpenAIProvider | None = None, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, provider: "Provider | None" = None, **kwargs: Any) -> None:
         if provider is not None and (args or kwargs):
-            raise LLMClientError("pass an OpenAIProvider or constructor arguments, not both")
-        self.provider = provider if provider is not None else OpenAIProvider(*args, **kwargs)
+            raise LLMClientError("pass a Provider or OpenAIProvider constructor arguments, not both")
+        self.provider: Any = provider if provider is not None else OpenAIProvider(*args, **kwargs)
 
     def __repr__(self) -> str:
         return f"Async{self.provider!r}"

@@ -14,11 +14,14 @@ Error policy (the old API promised a dict, so runtime failures come back in it):
 
 from __future__ import annotations
 
-from typing import Any, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Iterator, Mapping
 
 from .errors import APIStatusError, CacheError, ConfigurationError, ContextWindowExceededError, LLMClientError
 from .providers.openai import OpenAIProvider
 from .types import CompletionResult, StreamEventType, ToolCall, _thaw
+
+if TYPE_CHECKING:
+    from .providers.base import Provider
 
 __all__ = ["OpenAIClient", "TextStream", "error_info", "response_dict"]
 
@@ -75,7 +78,7 @@ class TextStream:
     ``close()`` (or ``with``) releases the HTTP connection if you stop early.
     """
 
-    def __init__(self, provider: OpenAIProvider, messages: Any, params: Mapping[str, Any]) -> None:
+    def __init__(self, provider: "Provider", messages: Any, params: Mapping[str, Any]) -> None:
         self._provider = provider
         self._messages = messages
         self._params = dict(params)
@@ -137,17 +140,24 @@ class OpenAIClient:
         >>> client.get_response(messages=[{"role": "user", "content": "Hi"}])["output"]  # doctest: +SKIP
 
     Thread-safe like the provider it wraps (``client.provider``); extra keyword arguments go
-    to ``OpenAIProvider`` (``timeout``, ``max_retries``, ``rate_limit``, ``cache_dir`` ...).
+    to ``OpenAIProvider`` (``timeout``, ``max_retries``, ``rate_limit``, ``cache_dir`` ...), or
+    pass any Provider as ``provider=`` (a ``FallbackProvider`` chain, another vendor's).
     """
 
     def __init__(self, model: str = "gpt-5-nano", cache_backend: Any = None, api_key: str | None = None,
-                 base_url: str | None = None, **provider_kwargs: Any) -> None:
-        self.provider = OpenAIProvider(model=model, api_key=api_key, base_url=base_url,
-                                       cache_backend=cache_backend, **provider_kwargs)
+                 base_url: str | None = None, *, provider: "Provider | None" = None,
+                 **provider_kwargs: Any) -> None:
+        if provider is not None:
+            if cache_backend is not None or api_key is not None or base_url is not None or provider_kwargs:
+                raise ConfigurationError("pass a provider= or OpenAIProvider arguments, not both")
+            self.provider: Any = provider
+        else:
+            self.provider = OpenAIProvider(model=model, api_key=api_key, base_url=base_url,
+                                           cache_backend=cache_backend, **provider_kwargs)
         self.model = self.provider.model
 
     def __repr__(self) -> str:
-        return f"OpenAIClient(model={self.model!r}, base_url={self.provider.base_url!r})"
+        return f"OpenAIClient(model={self.model!r}, provider={self.provider!r})"
 
     def __enter__(self) -> "OpenAIClient":
         return self

@@ -25,7 +25,10 @@ __all__ = [
     "PermissionDeniedError",
     "RateLimitError",
     "RateLimitTimeoutError",
+    "RequestCancelledError",
+    "ResponseTooLargeError",
     "StreamError",
+    "TLSVerificationError",
     "ToolError",
     "UnprocessableEntityError",
     "status_error_class",
@@ -57,6 +60,16 @@ class APITimeoutError(APIConnectionError):
     """A connect or read timeout, or the total deadline, passed."""
 
 
+class TLSVerificationError(APIConnectionError):
+    """The server's TLS certificate could not be verified (never retried). Behind a corporate
+    proxy, point ``REQUESTS_CA_BUNDLE`` or ``ca_bundle=`` at its CA file."""
+
+
+class RequestCancelledError(APIConnectionError):
+    """The call was cancelled (an ``aio`` task cancelled, a Stream closed while it opened); no
+    request is sent after the cancellation."""
+
+
 class APIResponseValidationError(APIError):
     """A 2xx answer whose body is not what the endpoint documents (not JSON, missing fields,
     wrong types, not UTF-8, too deep, too large).
@@ -68,6 +81,11 @@ class APIResponseValidationError(APIError):
     def __init__(self, message: str, *, body: Any = None, request_id: str | None = None) -> None:
         super().__init__(message, request_id=request_id)
         self.body = body
+
+
+class ResponseTooLargeError(APIResponseValidationError):
+    """A body (after decompression) or one SSE line/event exceeded the transport's cap
+    (``max_body_bytes``, ``max_line_bytes``); the read stops there, memory stays bounded."""
 
 
 class APIStatusError(APIError):

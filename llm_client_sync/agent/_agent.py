@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
-from typing import Any, Callable, Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Generator, Iterable, Iterator, Mapping
 
 from ..conversation import Conversation
 from ..errors import BudgetExceededError, ConfigurationError, LLMClientError, MaxTurnsExceededError
@@ -14,10 +15,19 @@ from ..types import CompletionResult, StreamEvent, StreamEventType, ToolCall, Us
 from ._result import AgentConfig, AgentResult, AgentStatus
 from ._runner import run_tool_calls
 
+if TYPE_CHECKING:
+    from ..providers.base import Provider
+
 __all__ = ["Agent", "AgentStream"]
 
 Approve = Callable[[ToolCall], bool]
 _PASS_THROUGH = (StreamEventType.TOKEN, StreamEventType.REASONING)
+
+
+def _is_fallback_notice(event: StreamEvent) -> bool:
+    """A fail-over notice of a FallbackProvider stream: the caller must drop the text so far."""
+    return event.type is StreamEventType.META and isinstance(event.data, Mapping) and \
+        event.data.get("event") == "fallback"
 
 
 def _new_conversation(system_message: str | None, provider: Any) -> Conversation:
@@ -36,15 +46,21 @@ class Agent:
     """A model plus tools, looping until the model answers without asking for a tool.
 
     Thread-safety: many agents may share one provider (and one ToolRegistry) across threads.
-    One Agent runs one loop at a time: concurrent ``run``/``stream`` calls on the same agent are
-    serialised (each sees the conversation the previous one left); use ``fork()`` for parallel
-    branches. ``cancel()`` may be called from any thread.
+    One Agent runs one loop at a time: concurrent ``run`` calls on the same agent are serialised
+    (each sees the conversation the previous one left); use ``fork()`` for parallel branches.
+    A stream holds the agent only while it works on a step, never while its events wait for the
+    consumer: ``reset()``, ``fork()`` or another thread's ``run`` called during an iteration
+    proceed between two steps. ``cancel()`` may be called from any thread.
+
+    ``provider`` is any Provider (``OpenAIProvider``, a ``FallbackProvider`` chain, a fake in a
+    test); with a chain each turn may fail over, and the run's usage and cost are those of the
+    providers that answered.
 
         >>> agent = Agent(provider, tools=[get_weather])          # doctest: +SKIP
         >>> agent.run("What's the weather in Tokyo?").content     # doctest: +SKIP
     """
 
-    def __init__(self, provider: Any, tools: Iterable[Tool | Callable[..., Any]] | ToolRegistry = (), *,
+    def __init__(self, provider: "Provider", tools: Iterable[Tool | Callable[..., Any]] | ToolRegistry = (), *,
                  system_message: str | None = None, config: AgentConfig | None = None,
                  conversation: Any = None, approve: Approve | None = None,
                  clock: Callable[[], float] = time.monotonic, name: str = "agent", budget: Any = None) -> None:
@@ -60,8 +76,9 @@ class Agent:
         self.budget = budget  # an observe.Budget over all runs; run(budget=...) adds one for a run
         self._system_message = system_message
         self._clock = clock
-        self._run_lock = threading.Lock()
+        self._run_lock = threading.RLock()
         self._cancel = threading.Event()
+        self._live_stream: Any = None  # the model stream of the run in progress (AgentStream.close)
 
     # -- public API ----------------------------------------------------------------------
     def run(self, prompt: str | Mapping[str, Any] | None = None, **params: Any) -> AgentResult:
@@ -74,9 +91,10 @@ class Agent:
         model call that would cross it.
         """
         result: AgentResult | None = None
-        for event in self._loop(prompt, params, streaming=False):
-            if event.type is StreamEventType.DONE:
-                result = event.data
+        with self._run_lock:  # the whole run: concurrent runs are serialised
+            for event in self._loop(prompt, params, streaming=False):
+                if event.type is StreamEventType.DONE:
+                    result = event.data
         assert result is not None  # _loop always ends with DONE
         return result
 
@@ -85,7 +103,9 @@ class Agent:
 
         TOKEN/REASONING text as the model writes it; META ``{"event": "turn", ...}``,
         ``{"event": "tool_call", ...}`` and ``{"event": "tool_result", "tool_name": ..., ...}``;
-        ERROR if a model call fails; and finally DONE carrying the AgentResult.
+        with a FallbackProvider, META ``{"event": "fallback", "discard": n, ...}`` when this
+        turn's text so far is dropped and the next provider's answer follows; ERROR if a model
+        call fails; and finally DONE carrying the AgentResult.
         """
         return AgentStream(self._loop(prompt, params, streaming=True), self)
 
@@ -136,9 +156,46 @@ class Agent:
         return self.conversation.get_messages(model=getattr(self.provider, "model", None), tools=tools)
 
     def _loop(self, prompt: Any, params: Mapping[str, Any], *, streaming: bool) -> Iterator[StreamEvent]:
+        # the lock is held while a step runs and released at every yield: code consuming the
+        # events (reset, fork, another thread's run) never waits on a suspended generator
         with self._run_lock:
             self._cancel.clear()
-            yield from _Run(self, params, streaming).events(prompt)
+            steps: Generator[StreamEvent, None, None] = _Run(self, params, streaming).events(prompt)
+        try:
+            while True:
+                with self._run_lock:
+                    try:
+                        event = next(steps)
+                    except StopIteration:
+                        return
+                yield event
+        finally:
+            with self._run_lock:
+                steps.close()
+
+
+class _HistoryFailed(Exception):
+    """Internal: adding tool results to the conversation failed (the cause is chained)."""
+
+
+def _with_tool_ids(completion: CompletionResult, turn: int) -> CompletionResult:
+    """Every tool call with a unique, non-empty id (some servers send none, or the same one twice);
+    the assistant message and the tool results then use the same ids."""
+    calls = completion.tool_calls
+    seen: set[str] = set()
+    fixed = []
+    changed = False
+    for k, call in enumerate(calls):
+        cid = call.id if isinstance(call.id, str) else ""
+        if not cid.strip() or cid in seen:
+            cid = f"call_t{turn}_{k}"
+            while cid in seen:
+                cid += "_"
+            call = dataclasses.replace(call, id=cid)
+            changed = True
+        seen.add(cid)
+        fixed.append(call)
+    return dataclasses.replace(completion, tool_calls=tuple(fixed)) if changed else completion
 
 
 class _Run:
@@ -161,7 +218,7 @@ class _Run:
         self.completions: list[CompletionResult] = []
         self.error: BaseException | None = None
 
-    def events(self, prompt: Any) -> Iterator[StreamEvent]:
+    def events(self, prompt: Any) -> Generator[StreamEvent, None, None]:
         if _hooks.active:
             self.obs = _hooks.start("invoke_agent", self.agent.name, owner=self.agent.provider,
                                     model=getattr(self.agent.provider, "model", None), prompt=prompt)
@@ -174,7 +231,7 @@ class _Run:
                              error=None if closed else exc)
             raise
 
-    def _events(self, prompt: Any) -> Iterator[StreamEvent]:
+    def _events(self, prompt: Any) -> Generator[StreamEvent, None, None]:
         agent = self.agent
         if isinstance(prompt, str):
             agent.conversation.add_user(prompt)
@@ -209,12 +266,23 @@ class _Run:
                 yield StreamEvent(StreamEventType.ERROR, exc)
                 status = AgentStatus.ERROR
                 break
+            completion = _with_tool_ids(completion, self.turns)
             self._account(completion)
-            agent.conversation.add_message(agent.assistant_message(completion))
+            try:
+                agent.conversation.add_message(agent.assistant_message(completion))
+            except Exception as exc:
+                yield self._history_failed(exc)
+                status = AgentStatus.ERROR
+                break
             if not completion.tool_calls:
                 status = AgentStatus.COMPLETED
                 break
-            batch = yield from self._run_tools(completion.tool_calls)
+            try:
+                batch = yield from self._run_tools(completion.tool_calls)
+            except _HistoryFailed as failed:
+                yield self._history_failed(failed.__cause__)
+                status = AgentStatus.ERROR
+                break
             if agent._cancel.is_set():
                 status = AgentStatus.CANCELLED
                 break
@@ -241,7 +309,7 @@ class _Run:
         with opened as stream:
             self.agent._live_stream = stream  # lets AgentStream.close() from another thread reach it
             for event in stream:
-                if event.type in _PASS_THROUGH and event.choice == 0:
+                if (event.type in _PASS_THROUGH and event.choice == 0) or _is_fallback_notice(event):
                     yield event
             return stream.result()
 
@@ -278,10 +346,20 @@ class _Run:
             results[slots[j]] = result
             yield self._result_event(result)
         ordered = [r for r in results if r is not None]
-        for result in ordered:  # the model's order, whatever order they finished in
-            agent.conversation.add_message(agent.tool_message(result))
         self.results.extend(ordered)
+        try:
+            for result in ordered:  # the model's order, whatever order they finished in
+                agent.conversation.add_message(agent.tool_message(result))
+        except Exception as exc:
+            raise _HistoryFailed() from exc
         return ordered
+
+    def _history_failed(self, exc: BaseException | None) -> StreamEvent:
+        err = LLMClientError(f"the agent could not record the conversation history: "
+                             f"{type(exc).__name__}: {exc}")
+        err.__cause__ = exc
+        self.error = err
+        return StreamEvent(StreamEventType.ERROR, err)
 
     def _execute(self, call: ToolCall) -> ToolResult:
         if self.obs is None:
@@ -318,7 +396,7 @@ class _Run:
             "tool_name": result.name, "content": result.content, "is_error": result.is_error,
             "error_kind": result.error_kind, "duration": result.duration})
 
-    def _result(self, status: str) -> AgentResult:
+    def _result(self, status: AgentStatus) -> AgentResult:
         return AgentResult(
             content=self.content, status=status, num_turns=self.turns, all_tool_calls=tuple(self.calls),
             tool_results=tuple(self.results), messages=freeze(list(self.agent.conversation.messages)),

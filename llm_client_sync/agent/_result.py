@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
@@ -12,14 +13,20 @@ from ..types import FrozenDict, ToolCall, Usage, freeze
 __all__ = ["AgentConfig", "AgentResult", "AgentStatus"]
 
 
-class AgentStatus:
-    """Why a run ended (plain strings, so they compare and serialise as such)."""
+class AgentStatus(str, enum.Enum):
+    """Why a run ended: an enum of strings, so ``status == "completed"`` holds and JSON gets the
+    plain string."""
 
     COMPLETED = "completed"
     MAX_TURNS = "max_turns"
     CANCELLED = "cancelled"
     ERROR = "error"
     BUDGET_EXCEEDED = "budget_exceeded"  # stopped before the model call that would cross a Budget
+
+    def __str__(self) -> str:
+        return self.value
+
+    __format__ = str.__format__
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -65,7 +72,7 @@ class AgentResult:
     """
 
     content: str | None
-    status: str
+    status: AgentStatus
     num_turns: int
     all_tool_calls: tuple[ToolCall, ...] = ()
     tool_results: tuple[ToolResult, ...] = ()
@@ -87,7 +94,7 @@ class AgentResult:
 
     @property
     def stop_reason(self) -> str:
-        return self.status
+        return self.status.value if isinstance(self.status, AgentStatus) else self.status
 
     @property
     def tool_calls(self) -> tuple[ToolCall, ...]:
@@ -97,7 +104,7 @@ class AgentResult:
         """A JSON-able summary (no raw completions)."""
         return {
             "content": self.content,
-            "status": self.status,
+            "status": str(self.status),
             "num_turns": self.num_turns,
             "tool_calls": [{"id": c.id, "name": c.name, "raw_arguments": c.raw_arguments}
                            for c in self.all_tool_calls],

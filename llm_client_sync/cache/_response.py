@@ -29,6 +29,10 @@ class _DeadlineExceeded(Exception):
     """Internal: the backend did not answer within ``cache_timeout``."""
 
 
+class _Closed(Exception):
+    """Internal: the cache was closed (by another thread) before or during this call."""
+
+
 class _DaemonPool:
     """Worker threads for backend calls, daemonic: a call hung on a frozen server (which no
     socket timeout ends) must not block interpreter exit, as ThreadPoolExecutor's workers would."""
@@ -285,11 +289,17 @@ class ResponseCache:
         """
         try:
             result = self._call(fn, *args)
+        except _Closed:
+            return _FAILED
         except CacheError as exc:
+            if self._closed:
+                return _FAILED
             self._count("errors")
             warnings.warn(f"cache {op} failed: {redact(str(exc))}", CacheWarning, stacklevel=3)
             return _FAILED
         except Exception as exc:  # any backend failure is a miss, never the caller's problem
+            if self._closed:  # closed under this call: a miss, not an outage
+                return _FAILED
             self._failed(op, exc)
             return _FAILED
         self._recovered()
@@ -308,7 +318,7 @@ class ResponseCache:
     def _pool(self) -> _DaemonPool:
         with self._lock:
             if self._closed:
-                raise _DeadlineExceeded("cache is closed")
+                raise _Closed()
             if self._executor is None:
                 # enough workers that 16+ caller threads do not queue behind each other
                 self._executor = _DaemonPool(max_workers=32)

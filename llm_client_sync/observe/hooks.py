@@ -330,16 +330,16 @@ def _safe(callback: Subscriber, event: Event) -> None:
         log.warning("hook %r failed on %s event", callback, event.type, exc_info=True)
 
 
-_PROVIDER_NAMES = {"OpenAIProvider": "openai", "AnthropicProvider": "anthropic", "GeminiProvider": "gcp.gemini",
-                   "AzureOpenAIProvider": "azure.ai.openai"}
+# a provider's ``name`` -> the semconv ``gen_ai.provider.name`` value, where they differ
+_SEMCONV_NAMES = {"gemini": "gcp.gemini", "vertex": "gcp.vertex_ai", "azure": "azure.ai.openai"}
 
 
 def provider_name(owner: Any) -> str:
     """The GenAI provider name of a provider object (semconv ``gen_ai.provider.name`` values)."""
-    name = getattr(owner, "provider_name", None)
-    if isinstance(name, str) and name:
-        return name
-    return _PROVIDER_NAMES.get(type(owner).__name__, type(owner).__name__.lower())
+    name = getattr(owner, "name", None)
+    if not isinstance(name, str) or not name:
+        name = type(owner).__name__.lower().removesuffix("provider")
+    return _SEMCONV_NAMES.get(name, name)
 
 
 # -- the decorator on provider methods --------------------------------------------------------
@@ -347,8 +347,8 @@ def observed(operation: str, model_of: Callable[[Any, Mapping[str, Any]], str | 
              ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Wrap a provider method (``complete``, ``stream``, ``embed``) in an observed call.
 
-    Adds a ``context=`` keyword (tags for this call only). A returned stream with a ``_call``
-    attribute finishes the call itself when it ends; anything else finishes it on return.
+    Adds a ``context=`` keyword (tags for this call only). A returned stream with an
+    ``_observe(call)`` method finishes the call itself when it ends; anything else on return.
     """
 
     def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -366,10 +366,9 @@ def observed(operation: str, model_of: Callable[[Any, Mapping[str, Any]], str | 
             except BaseException as exc:
                 call.end(error=exc)
                 raise
-            if hasattr(result, "_call"):
-                result._call = call
-                if getattr(result, "_result", None) is not None:  # a stream that already finished
-                    call.end(result._result)
+            observe = getattr(result, "_observe", None)  # a stream finishes the call when it ends
+            if observe is not None:
+                observe(call)
             else:
                 call.end(result)
             return result

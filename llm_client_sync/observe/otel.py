@@ -113,7 +113,7 @@ class _Instrumentation:
 
     def __call__(self, event: Event) -> None:
         handler = self._handlers.get(event.type)
-        if handler is not None and event.call is not None:
+        if handler is not None and (event.call is not None or handler == self._span_event):
             handler(event)
 
     # -- spans ------------------------------------------------------------------------------
@@ -253,10 +253,12 @@ class _Instrumentation:
             self.ttfc.record(call.data["ttfc"], attrs)
 
     def _span_event(self, event: Event) -> None:
+        """Retries and fail-overs: an event on the call's span, or on the caller's current span."""
         held = event.call.state.get(self) if event.call is not None else None
-        if held is not None:
-            held[0].add_event(f"llm_client_sync.{event.type}",
-                              {k: v for k, v in event.data.items() if isinstance(v, (str, int, float, bool))})
+        span = held[0] if held is not None else self._trace.get_current_span()
+        if span.is_recording():
+            span.add_event(f"llm_client_sync.{event.type}",
+                           {k: v for k, v in event.data.items() if isinstance(v, (str, int, float, bool))})
 
     def _cache(self, event: Event) -> None:
         held = event.call.state.get(self) if event.call is not None else None

@@ -192,6 +192,10 @@ class ChatProtocol:
                 body[k] = v
         return body
 
+    def path(self, model: str, stream: bool) -> str:
+        """The endpoint for a (streamed) call; the same for every model here."""
+        return self.endpoint
+
     def stream_body(self, body: dict[str, Any]) -> dict[str, Any]:
         opts = dict(body.get("stream_options") or {})
         opts.setdefault("include_usage", True)

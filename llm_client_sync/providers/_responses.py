@@ -185,6 +185,10 @@ class ResponsesProtocol:
             body[k] = _plain(v)
         return body
 
+    def path(self, model: str, stream: bool) -> str:
+        """The endpoint for a (streamed) call; the same for every model here."""
+        return self.endpoint
+
     def stream_body(self, body: dict[str, Any]) -> dict[str, Any]:
         return {**body, "stream": True}
 

@@ -6,23 +6,18 @@ Flow: build the body (pure) -> cache -> rate limiter -> transport -> parse (pure
 from __future__ import annotations
 
 import array
-import dataclasses
 import base64
-import hashlib
 import os
 import sys
-import time
 from typing import Any, Iterable, Mapping
 
 from ..errors import ConfigurationError, LLMClientError
 from ..models import ModelProfile, get_profile
 from ..observe import hooks as _hooks
-from ..observe import budget as _budget
-from ..transport import RetryPolicy, Timeout, Transport
-from ..types import CompletionResult, EmbeddingResult, Usage
+from ..transport import RetryPolicy, Timeout
+from ..types import EmbeddingResult, Usage
 from ._chat import ChatProtocol
-from ._params import check_reasoning_params, coerce_messages, coerce_tools, parse_structured, response_format_spec
-from ._stream import Stream, replay_events
+from .base import BaseProvider
 
 __all__ = ["OpenAIProvider"]
 
@@ -43,8 +38,8 @@ def _protocol(api: str) -> Any:
     raise ConfigurationError(f"api must be 'chat' or 'responses', got {api!r}")
 
 
-class OpenAIProvider:
-    """A synchronous client for one model.
+class OpenAIProvider(BaseProvider):
+    """A synchronous client for one model over the OpenAI REST API (or any compatible server).
 
     Thread-safe: one provider may be shared by many threads (64 and more); it holds one
     connection pool sized by ``pool_maxsize``. Streams it returns belong to one thread each.
@@ -54,214 +49,74 @@ class OpenAIProvider:
         api_key: defaults to ``OPENAI_API_KEY``; never logged or shown in reprs.
         base_url: defaults to ``OPENAI_BASE_URL`` or ``https://api.openai.com/v1``.
         timeout: seconds or a Timeout(connect, read, stream_idle, total).
-        max_retries: retries of connection errors, 408/409/429/5xx (never 400/401/403/404/422).
+        max_retries: retries of connection errors, 408/409/429/5xx (never 400/401/403/404/422);
+            or ``retry=RetryPolicy(...)`` (both, disagreeing, is a ConfigurationError).
         api: ``"chat"`` (Chat Completions, default) or ``"responses"``.
-        cache_backend: None, ``"fs"``, ``"pg_redis"``, ``"qdrant"`` or a CacheBackend instance.
+        cache: None, ``"fs"``, ``"pg_redis"``, ``"qdrant"``, a CacheBackend or ResponseCache
+            instance, or a mapping ``{"backend": "fs", "cache_dir": ...}``. The flat spellings
+            ``cache_backend=``, ``cache_dir=``, ``pg_dsn=``, ``redis_url=``, ``qdrant_url=``...
+            are accepted too.
         rate_limit: None, a RateLimit, a shared RateLimiter, or ``"default"`` (profile limits).
-        context: tags (user, tenant, ...) on every event of this provider (``observe``); a call
-            takes ``context=`` too. hooks: callables hearing only this provider's events.
-        budget: an ``observe.Budget`` checked before every call.
+        transport: a ready Transport (a test may hand in an in-memory one).
 
         >>> OpenAIProvider(model="gpt-5-nano").complete("Hi").content  # doctest: +SKIP
     """
 
+    name = "openai"
+    api_key_env = "OPENAI_API_KEY"
+    base_url_env = "OPENAI_BASE_URL"
+    default_base_url = _DEFAULT_BASE_URL
+
     def __init__(self, model: str | ModelProfile = "gpt-5-nano", api_key: str | None = None,
                  base_url: str | None = None, organization: str | None = None, project: str | None = None,
-                 timeout: Timeout | float | None = None, max_retries: int = 2, *, api: str = "chat",
+                 timeout: Timeout | float | None = None, max_retries: int | None = None, *, api: str = "chat",
                  default_params: Mapping[str, Any] | None = None, pool_maxsize: int = 100,
                  embedding_model: str | ModelProfile | None = None, headers: Mapping[str, str] | None = None,
-                 retry: RetryPolicy | None = None,
+                 retry: RetryPolicy | Mapping[str, Any] | None = None, transport: Any = None, cache: Any = None,
                  cache_backend: Any = None, cache_dir: str | None = None, pg_dsn: str | None = None,
                  redis_url: str | None = None, qdrant_url: str | None = None, qdrant_api_key: str | None = None,
                  qdrant_path: str | None = None, cache_ttl: float | None = None,
-                 cache_namespace: str | None = None, cache_timeout: float = 1.0,
+                 cache_namespace: str | None = None, cache_timeout: float | None = None,
                  cache_options: Mapping[str, Any] | None = None, rate_limit: Any = None,
-                 clock: Any = None, sleep: Any = None, context: Mapping[str, Any] | None = None,
+                 clock: Any = None, sleep: Any = None, proxies: Mapping[str, str] | None = None,
+                 verify: bool | None = None, ca_bundle: str | None = None, context: Mapping[str, Any] | None = None,
                  hooks: Iterable[Any] | None = None, budget: Any = None) -> None:
-        self.profile = get_profile(model)
-        self.observe_context = dict(context or {})
-        self.observe_hooks = _hooks.register_owner_hooks(self, hooks)
-        self.budget = budget
-        self.model = self.profile.api_id
         self.api = api
-        self._protocol = _protocol(api)
-        if not isinstance(max_retries, int) or max_retries < 0:
-            raise ConfigurationError("max_retries must be a non-negative integer")
-        key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY")
-        self.base_url = (base_url or os.environ.get("OPENAI_BASE_URL") or _DEFAULT_BASE_URL).rstrip("/")
-        extra = dict(headers or {})
-        if organization or os.environ.get("OPENAI_ORG_ID"):
-            extra["OpenAI-Organization"] = organization or os.environ["OPENAI_ORG_ID"]
-        if project or os.environ.get("OPENAI_PROJECT_ID"):
-            extra["OpenAI-Project"] = project or os.environ["OPENAI_PROJECT_ID"]
-        policy = retry or RetryPolicy(max_retries=max_retries)
-        kw: dict[str, Any] = {}
-        if clock is not None:
-            kw["clock"] = clock
-        if sleep is not None:
-            kw["sleep"] = sleep
-        self.transport = Transport(self.base_url, key, headers=extra, timeout=timeout, retry=policy,
-                                   pool_maxsize=pool_maxsize, **kw)
-        self._key_id = hashlib.sha256((key or "").encode()).hexdigest()[:8]
-        self._has_key = bool(key)
-        self.default_params = dict(default_params or {})
-        self._embedding_model = embedding_model
-        self._config = {"model": self.profile.key if get_profile(self.profile.key) is self.profile else self.model,
-                        "base_url": self.base_url, "organization": organization, "project": project,
-                        "max_retries": max_retries, "api": api, "pool_maxsize": pool_maxsize,
-                        "default_params": self.default_params,
-                        "timeout": dataclasses.asdict(Timeout.coerce(timeout))}
-        self.cache = None
+        flat = {k: v for k, v in {"cache_dir": cache_dir, "pg_dsn": pg_dsn, "redis_url": redis_url,
+                                  "qdrant_url": qdrant_url, "qdrant_api_key": qdrant_api_key,
+                                  "qdrant_path": qdrant_path, "cache_ttl": cache_ttl,
+                                  "cache_namespace": cache_namespace, "cache_timeout": cache_timeout}.items()
+                if v is not None}
+        flat.update(cache_options or {})
         if cache_backend is not None:
-            from ..cache import build_cache
+            if cache is not None:
+                raise ConfigurationError("pass cache= or cache_backend=, not both")
+            cache = cache_backend
+        if flat and cache is not None:  # the flat spellings refine the value (cache_dir alone stays off)
+            cache = {**flat, **cache} if isinstance(cache, Mapping) else {"backend": cache, **flat}
+        self._organization = organization or os.environ.get("OPENAI_ORG_ID")
+        self._project = project or os.environ.get("OPENAI_PROJECT_ID")
+        self._embedding_model = embedding_model
+        super().__init__(model, protocol=_protocol(api), api_key=api_key, base_url=base_url, timeout=timeout,
+                         max_retries=max_retries, retry=retry, headers=headers, default_params=default_params,
+                         pool_maxsize=pool_maxsize, transport=transport, cache=cache, rate_limit=rate_limit,
+                         embed_fn=self._embed_one, clock=clock, sleep=sleep, proxies=proxies, verify=verify,
+                         ca_bundle=ca_bundle, context=context, hooks=hooks, budget=budget)
+        emb = embedding_model
+        if isinstance(emb, ModelProfile):
+            emb = emb.key if get_profile(emb.key) is emb else emb.api_id
+        self._config.update(organization=organization, project=project, api=api, embedding_model=emb)
 
-            options = {k: v for k, v in {"cache_dir": cache_dir, "pg_dsn": pg_dsn, "redis_url": redis_url,
-                                          "qdrant_url": qdrant_url, "qdrant_api_key": qdrant_api_key,
-                                          "qdrant_path": qdrant_path, "cache_ttl": cache_ttl,
-                                          "cache_namespace": cache_namespace,
-                                          "cache_timeout": cache_timeout}.items() if v is not None}
-            options.update(cache_options or {})
-            self.cache = build_cache(cache_backend, options=options, embed_fn=self._embed_one)
-            if isinstance(cache_backend, str):
-                self._config.update(cache_backend=cache_backend, cache_dir=cache_dir)
-        self.limiter = None
-        if rate_limit is not None:
-            from ..rate_limit import RateLimit, build_limiter
-
-            if isinstance(rate_limit, Mapping):
-                rate_limit = RateLimit(**rate_limit)
-            self.limiter = build_limiter(rate_limit, self.profile, self._key_id)
-            if self.limiter is not None:
-                self.transport.observers.append(self.limiter.observe)
-                if isinstance(rate_limit, RateLimit):
-                    self._config["rate_limit"] = dataclasses.asdict(rate_limit)
-                elif isinstance(rate_limit, str):
-                    self._config["rate_limit"] = rate_limit
+    def _default_headers(self) -> dict[str, str]:
+        extra = {}
+        if self._organization:
+            extra["OpenAI-Organization"] = self._organization
+        if self._project:
+            extra["OpenAI-Project"] = self._project
+        return extra
 
     def __repr__(self) -> str:
         return f"OpenAIProvider(model={self.model!r}, base_url={self.base_url!r}, api={self.api!r})"
-
-    def __enter__(self) -> "OpenAIProvider":
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
-
-    def close(self) -> None:
-        """Close the connection pool (and the cache backend's connections)."""
-        self.transport.close()
-        if self.cache is not None:
-            self.cache.close()
-
-    # -- configuration for other processes ---------------------------------------------------
-    def to_config(self) -> dict[str, Any]:
-        """A JSON-able, picklable configuration without secrets; ``from_config`` rebuilds the provider (the
-        API key then comes from that process's environment)."""
-        return dict(self._config)
-
-    @classmethod
-    def from_config(cls, config: Mapping[str, Any], **overrides: Any) -> "OpenAIProvider":
-        return cls(**{**config, **overrides})
-
-    # -- completions -----------------------------------------------------------------------
-    def build_body(self, prompt: Any, **params: Any) -> dict[str, Any]:
-        """The exact JSON body ``complete`` would send (pure; raises ConfigurationError)."""
-        return self._prepare(prompt, params)[0]
-
-    def _prepare(self, prompt: Any, params: dict[str, Any]) -> tuple[dict[str, Any], Any]:
-        params = {**self.default_params, **params}
-        system = params.pop("system", None)
-        messages = coerce_messages(prompt, system, self.profile)
-        check_reasoning_params(self.profile, params)
-        if "tools" in params:
-            params["tools"] = coerce_tools(params["tools"])
-        spec, target = response_format_spec(params.pop("response_format", None))
-        if spec is not None:
-            params["response_format"] = spec
-        return self._protocol.build(self.profile, messages, params), target
-
-    @_hooks.observed("chat")
-    def complete(self, prompt: Any, *, cache_response: bool | None = None, cache_collection: str = "default",
-                 **params: Any) -> CompletionResult:
-        """One model call. ``prompt``: a str, a list of message dicts, or a Conversation.
-
-        Params: tools, tool_choice, parallel_tool_calls, temperature, max_completion_tokens,
-        reasoning_effort, response_format (dict or dataclass; see ``result.parsed``), seed, stop,
-        n, user, metadata, system, and any extra field, passed through as given.
-        """
-        body, target = self._prepare(prompt, params)
-        key, hit = self._cached_completion(body, cache_response, cache_collection)
-        if hit is not None:
-            return _with_parsed(hit, target)
-        use_cache = key is not None
-        reservation = self._acquire(body)
-        try:
-            resp = self.transport.request("POST", self._protocol.endpoint, json=body)
-            try:
-                data = resp.json()
-            except ValueError as exc:
-                raise LLMClientError(f"the server answered with a body that is not JSON: {resp.text[:200]!r}") from exc
-            result = self._protocol.parse(data, self.profile, resp.request_id)
-        except BaseException:
-            self._settle(reservation, None)
-            raise
-        self._settle(reservation, result.usage)
-        if use_cache and key is not None:
-            self.cache.put(key, result.to_dict(), cache_collection, body)
-        return _with_parsed(result, target)
-
-    @_hooks.observed("chat")
-    def stream(self, prompt: Any, *, cache_response: bool | None = None, cache_collection: str = "default",
-               **params: Any) -> Stream:
-        """Like ``complete`` but returns a Stream of StreamEvents (iterate it, or ``.result()``)."""
-        body, target = self._prepare(prompt, params)
-        key, hit = self._cached_completion(body, cache_response, cache_collection)
-        if hit is not None:
-            return Stream(None, None, events=replay_events(_with_parsed(hit, target)))  # type: ignore[arg-type]
-        use_cache = key is not None
-        wire = self._protocol.stream_body(body)
-        reservation = self._acquire(body)
-        settled = []
-
-        def on_done(result: CompletionResult) -> None:
-            settled.append(True)
-            self._settle(reservation, result.usage)
-            if use_cache and key is not None:
-                self.cache.put(key, result.to_dict(), cache_collection, body)
-
-        def on_fail() -> None:
-            if not settled:
-                settled.append(True)
-                self._settle(reservation, None)
-
-        try:
-            stream = Stream(lambda: self.transport.open_stream(self._protocol.endpoint, json=wire),
-                            lambda rid: self._protocol.accumulator(self.profile, rid),
-                            max_reopen=self.transport.retry.max_retries, on_done=on_done, on_fail=on_fail,
-                            finalize=(lambda r: _with_parsed(r, target)) if target is not None else None)
-        except BaseException:
-            on_fail()
-            raise
-        return stream
-
-    def _cached_completion(self, body: dict[str, Any], cache_response: bool | None,
-                           collection: str) -> tuple[str | None, CompletionResult | None]:
-        """(cache key or None when not caching, the cached result or None)."""
-        if self.cache is None or cache_response is False:
-            return None, None
-        key = self.cache.key(self.base_url + self._protocol.endpoint, body)
-        hit = self.cache.get(key, collection, body)
-        if hit is not None:
-            try:
-                found = CompletionResult.from_dict(hit, cached=True)
-                if _hooks.active:
-                    _hooks.emit(_hooks.EventType.CACHE_HIT)
-                return key, found
-            except (KeyError, TypeError, ValueError):
-                pass  # an entry of another shape: treated as a miss and overwritten
-        if _hooks.active:
-            _hooks.emit(_hooks.EventType.CACHE_MISS)
-        return key, None
 
     # -- embeddings ------------------------------------------------------------------------
     def _embedding_profile(self, model: str | ModelProfile | None = None) -> ModelProfile:
@@ -333,44 +188,6 @@ class OpenAIProvider:
 
     def _embed_one(self, text: str) -> list[float]:
         return list(self.embed(text, cache_response=False).vectors[0])
-
-    # -- raw access ------------------------------------------------------------------------
-    def request(self, method: str, path: str, **kw: Any) -> Any:
-        """An authenticated call to any endpoint (files, batches, models) with the same retries
-        and error translation; returns a TransportResponse (``.json()``, ``.content``)."""
-        return self.transport.request(method, path, **kw)
-
-    # -- rate limiting ---------------------------------------------------------------------
-    def _acquire(self, body: Mapping[str, Any], profile: ModelProfile | None = None) -> Any:
-        """(limiter reservation, budget hold): the budgets first, so a refused call waits for nothing."""
-        hold = _budget.reserve(body, profile or self.profile, self.budget)
-        if self.limiter is None:
-            return None, hold
-        from ..rate_limit import request_cost
-
-        try:
-            start = time.monotonic()
-            reservation = self.limiter.acquire(request_cost(body, profile or self.profile))
-        except BaseException:
-            _budget.settle(hold, None)
-            raise
-        if _hooks.active:
-            _hooks.emit(_hooks.EventType.LIMITER_WAIT, duration=time.monotonic() - start)
-        return reservation, hold
-
-    def _settle(self, reservation: Any, usage: Usage | None) -> None:
-        reservation, hold = reservation
-        _budget.settle(hold, usage)
-        if reservation is not None and self.limiter is not None:
-            self.limiter.settle(reservation, usage.total_tokens if usage is not None else 0)
-
-
-def _with_parsed(result: CompletionResult, target: Any) -> CompletionResult:
-    if target is None:
-        return result
-    import dataclasses
-
-    return dataclasses.replace(result, parsed=parse_structured(result.content, target))
 
 
 def _embed_batches(items: list[str]) -> Iterable[list[str]]:
