@@ -32,10 +32,9 @@ __all__ = [
 class ModelProfile:
     """What the library knows about one model.
 
-    Prices are USD per 1M tokens as of ``PRICES_AS_OF`` (None: unknown, cost is then None);
-    ``cache_write_price`` is what writing the prompt cache costs (None: the input price) and
-    ``batch_discount`` the fraction of the price a Batch API call pays. Override them with
-    ``llm_client_sync.observe.set_prices`` / ``load_prices``. ``reasoning_efforts`` is
+    Prices are USD per 1M tokens as of ``prices_as_of`` (else ``PRICES_AS_OF``; None: unknown,
+    cost is then None); ``batch_discount`` is the fraction of the price a Batch API call pays.
+    Override them with ``llm_client_sync.observe.set_prices`` / ``load_prices``. ``reasoning_efforts`` is
     empty for models that take no ``reasoning_effort``. ``default_rpm``/``default_tpm`` are the
     rate limits used when the user gives none (OpenAI's usage tier 1).
     """
@@ -54,16 +53,17 @@ class ModelProfile:
     default_rpm: int = 500
     default_tpm: int = 200_000
     embedding_dimensions: int | None = None
-    cache_write_price: float | None = None
-    batch_discount: float = 0.5
+    cache_write_price: float | None = None  # prompt-cache writes (Anthropic: 5-minute TTL); None: input price
+    prices_as_of: str | None = None  # the date the prices were read from the vendor's pricing page
+    batch_discount: float = 0.5  # the fraction of the price a Batch API call pays
 
     def cost(self, prompt_tokens: int, completion_tokens: int, cached_tokens: int = 0,
              cache_write_tokens: int = 0, *, batch: bool = False) -> float | None:
         """USD cost of one call; the one place cost is computed.
 
-        ``prompt_tokens`` includes the cached (read) and cache-write tokens, as OpenAI reports
-        them; reasoning tokens are part of ``completion_tokens`` and billed as output.
-        ``batch=True`` applies ``batch_discount`` (Batch API).
+        ``prompt_tokens`` includes cache reads (``cached_tokens``) and cache writes
+        (``cache_write_tokens``); each part is billed at its own price. Reasoning tokens are part
+        of ``completion_tokens``. ``batch=True`` applies ``batch_discount`` (Batch API).
         """
         if self.input_price is None or self.output_price is None:
             return None
@@ -72,7 +72,8 @@ class ModelProfile:
         cached_price = self.cached_input_price if self.cached_input_price is not None else self.input_price
         write_price = self.cache_write_price if self.cache_write_price is not None else self.input_price
         total = (prompt_tokens - cached - written) * self.input_price + cached * cached_price
-        total += written * write_price + completion_tokens * self.output_price
+        total += written * write_price
+        total += completion_tokens * self.output_price
         if batch:
             total *= self.batch_discount
         return round(total / 1_000_000, 10)
@@ -84,7 +85,7 @@ class ModelProfile:
 
 
 PRICES_AS_OF = "2026-08-21"
-"""The date the prices in the table below were taken from the providers' price pages."""
+"""The date the prices of the profiles without their own ``prices_as_of`` were read (OpenAI's page)."""
 
 _GPT5_EFFORTS = ("minimal", "low", "medium", "high")
 _TABLE: tuple[ModelProfile, ...] = (

@@ -24,17 +24,23 @@ _FIELDS = {"input": "input_price", "cached_input": "cached_input_price", "output
            "cache_write": "cache_write_price", "batch_discount": "batch_discount"}
 
 
-def set_prices(model: str | ModelProfile, **prices: float | None) -> ModelProfile:
+def set_prices(model: str | ModelProfile, *, as_of: str | None = None, **prices: float | None) -> ModelProfile:
     """Set some prices of one model (``input``, ``cached_input``, ``output``, ``cache_write`` in USD
-    per 1M tokens; ``batch_discount`` a fraction); registers and returns the new profile."""
+    per 1M tokens; ``batch_discount`` a fraction) read on ``as_of`` (a date); registers and returns
+    the new profile."""
     unknown = set(prices) - set(_FIELDS)
     if unknown:
         raise ConfigurationError(f"unknown price fields {sorted(unknown)}; use {sorted(_FIELDS)}")
     for name, value in prices.items():
         if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0):
             raise ConfigurationError(f"price {name!r} of {model!r} must be a non-negative number or None, got {value!r}")
+    if "batch_discount" in prices and not (isinstance(prices["batch_discount"], (int, float))
+                                           and 0 <= prices["batch_discount"] <= 1):
+        raise ConfigurationError(f"batch_discount of {model!r} must be a fraction in [0, 1], "
+                                 f"got {prices['batch_discount']!r}")
     profile = get_profile(model)
-    new = replace(profile, **{_FIELDS[k]: (float(v) if v is not None else None) for k, v in prices.items()})
+    new = replace(profile, **{_FIELDS[k]: (float(v) if v is not None else None) for k, v in prices.items()},
+                  prices_as_of=as_of or profile.prices_as_of)
     if isinstance(model, str) and profile.key != model:
         new = replace(new, key=model)  # a dated snapshot gets its own entry; the base keeps its prices
     return register_profile(new)
@@ -58,11 +64,13 @@ def load_prices(source: str | os.PathLike[str] | Mapping[str, Any]) -> dict[str,
     for name, prices in models.items():
         if not isinstance(prices, Mapping):
             raise ConfigurationError(f"prices of {name!r} must be an object, got {type(prices).__name__}")
-        out[name] = set_prices(name, **prices)
+        prices = dict(prices)
+        out[name] = set_prices(name, as_of=prices.pop("as_of", None) or data.get("as_of"), **prices)
     return out
 
 
 def price_table() -> dict[str, Any]:
     """The prices in force, as JSON-able data (edit it and give it back to ``load_prices``)."""
     return {"as_of": PRICES_AS_OF, "unit": "USD per 1M tokens",
-            "models": {p.key: {k: getattr(p, f) for k, f in _FIELDS.items()} for p in list_profiles()}}
+            "models": {p.key: {**{k: getattr(p, f) for k, f in _FIELDS.items()}, "as_of": p.prices_as_of or PRICES_AS_OF}
+                       for p in list_profiles()}}

@@ -226,8 +226,12 @@ def test_agent_with_a_budget_just_above_one_turn_stops_before_its_second_call():
 
 # -- prices ----------------------------------------------------------------------------------------
 def test_set_prices_overrides_for_new_providers_and_snapshots(registry):
-    set_prices("gpt-5-nano", input=1.0, output=2.0)
+    set_prices("gpt-5-nano", input=1.0, output=2.0, as_of="2027-01-01")
     assert get_profile("gpt-5-nano").cost(1_000_000, 1_000_000) == pytest.approx(3.0)
+    assert get_profile("gpt-5-nano").prices_as_of == "2027-01-01"
+    assert price_table()["models"]["gpt-5-nano"]["as_of"] == "2027-01-01"
+    with pytest.raises(ConfigurationError):
+        set_prices("gpt-5-nano", batch_discount=None)
     set_prices("gpt-5-nano-2025-08-07", input=5.0)
     assert get_profile("gpt-5-nano-2025-08-07").input_price == 5.0
     assert get_profile("gpt-5-nano").input_price == 1.0  # the base keeps its own
@@ -245,7 +249,7 @@ def test_price_table_round_trips_through_a_json_file(registry, tmp_path):
     path = tmp_path / "prices.json"
     path.write_text(json.dumps(table))
     load_prices(path)
-    assert get_profile("gpt-5").output_price == 11.0 and get_profile("my-model").cost(10, 10) == pytest.approx(3e-6)
+    assert get_profile("gpt-5").output_price == 11.0 and get_profile("my-model").prices_as_of == table["as_of"] and get_profile("my-model").cost(10, 10) == pytest.approx(3e-6)
     with pytest.raises(ConfigurationError):
         load_prices({"gpt-5": {}})
     with pytest.raises(ConfigurationError):
