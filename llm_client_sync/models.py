@@ -13,13 +13,13 @@ from typing import Any, Iterable
 
 __all__ = [
     "DEFAULT_PROFILE",
-    "PRICES_AS_OF",
     "GPT5",
     "GPT51",
     "GPT52",
     "GPT5Mini",
     "GPT5Nano",
     "ModelProfile",
+    "PRICES_AS_OF",
     "TextEmbedding3Large",
     "TextEmbedding3Small",
     "get_profile",
