@@ -238,3 +238,29 @@ def test_uninstrument_stops_spans(server):
     with _provider(server) as p:
         p.complete("Hi")
     assert t.finished() == [] and not hooks.active
+
+
+def test_a_fail_over_is_two_chat_spans_and_an_event_on_the_callers_span(telemetry, server):
+    from llm_client_sync import FallbackProvider
+
+    server.add_error(500, message="upstream down")
+    server.add_text("from the second", usage={"prompt_tokens": 3, "completion_tokens": 3, "total_tokens": 6})
+    chain = FallbackProvider([OpenAIProvider("gpt-5-nano", api_key=KEY, base_url=server.base_url, max_retries=0),
+                              OpenAIProvider("gpt-5-mini", api_key=KEY, base_url=server.base_url, max_retries=0)])
+    tracer = telemetry.tracer_provider.get_tracer("app")
+    with chain, tracer.start_as_current_span("job") as job:
+        assert chain.complete("Hi").content == "from the second"
+    spans = {s.name: s for s in telemetry.finished()}
+    failed, answered, outer = spans["chat gpt-5-nano"], spans["chat gpt-5-mini"], spans["job"]
+    assert failed.status.status_code is StatusCode.ERROR
+    assert dict(failed.attributes)["error.type"] == "InternalServerError"
+    assert answered.status.status_code is StatusCode.UNSET and "error.type" not in answered.attributes
+    for s in (failed, answered):
+        assert s.kind is SpanKind.CLIENT and s.parent.span_id == job.get_span_context().span_id
+    (event,) = outer.events
+    assert event.name == "llm_client_sync.failover"
+    assert dict(event.attributes) == {"from": "openai:gpt-5-nano", "model": "gpt-5-nano",
+                                      "error": "InternalServerError", "kind": "next"}
+    durations = telemetry.metrics()["gen_ai.client.operation.duration"]
+    assert sorted((dp.attributes["gen_ai.request.model"], dp.attributes.get("error.type")) for dp in durations) == \
+        [("gpt-5-mini", None), ("gpt-5-nano", "InternalServerError")]
