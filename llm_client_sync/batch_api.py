@@ -16,6 +16,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 from .batch import BatchResult, _split_item
 from .batch_checkpoint import fingerprint
 from .errors import APIError, ConfigurationError, status_error_class
+from .observe import hooks as _hooks
 from .types import CompletionResult, ToolCall, Usage, freeze
 
 __all__ = ["BATCH_DISCOUNT", "BatchAPIRunner", "BatchJobError", "build_batch_lines", "parse_batch_output"]
@@ -233,6 +234,13 @@ class BatchAPIRunner:
             if result is None and error is None:
                 error = BatchJobError(f"item {cid!r} has no result: batch {batch.get('id')} is {status}")
             out.append(BatchResult(cid, index, result=result, error=error))
+            if _hooks.active:  # observe: a billed Batch API item (the Ledger records it)
+                _hooks.emit(_hooks.EventType.BATCH_ITEM, operation="chat", provider=_hooks.provider_name(self.provider),
+                            model=getattr(self.provider, "model", None), error=error,
+                            response_model=getattr(result, "model", None), usage=getattr(result, "usage", None),
+                            cost=getattr(result, "cost", None), request_id=getattr(result, "request_id", None),
+                            data={"id": cid, "index": index, "ok": error is None, "batch": True,
+                                  "batch_id": batch.get("id")})
         return out
 
     def run(self, items: Iterable[Any]) -> list[BatchResult]:

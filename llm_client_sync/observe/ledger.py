@@ -67,7 +67,8 @@ class Totals:
 class Ledger:
     """Records billed calls. Thread-safe.
 
-    A call is billed when it finished with usage and was not served from the cache. ``attach()``
+    A call is billed when it finished with usage and was not served from the cache; items of an
+    OpenAI Batch API job are recorded when their results are fetched (``batch=True``). ``attach()``
     subscribes it to every provider; or pass it in a provider's ``hooks`` / a ``scope``'s hooks
     to record only those calls.
     """
@@ -78,8 +79,9 @@ class Ledger:
         self._unsubscribe: Callable[[], None] | None = None
 
     def __call__(self, event: Event) -> None:
-        if event.type != EventType.REQUEST_END or event.usage is None or not event.usage.total_tokens \
-                or event.data.get("cached"):
+        # a model call, or an item of an OpenAI Batch API job (billed at the batch discount)
+        billed = event.type == EventType.REQUEST_END or (event.type == EventType.BATCH_ITEM and event.data.get("batch"))
+        if not billed or event.usage is None or not event.usage.total_tokens or event.data.get("cached"):
             return
         self.record(LedgerRow(event.time, event.provider, event.operation, event.model, event.response_model,
                               event.request_id, event.usage, event.cost, bool(event.data.get("batch")),
@@ -93,7 +95,7 @@ class Ledger:
     def attach(self) -> "Ledger":
         """Subscribe to every provider's events (idempotent); returns self."""
         if self._unsubscribe is None:
-            self._unsubscribe = subscribe(self, events={EventType.REQUEST_END})
+            self._unsubscribe = subscribe(self, events={EventType.REQUEST_END, EventType.BATCH_ITEM})
         return self
 
     def detach(self) -> None:

@@ -96,3 +96,19 @@ def test_a_provider_budget_is_shared_across_threads_and_never_overspent(server):
     assert len(done) + len(errors) == 20 and 1 <= len(done) <= 7
     assert budget.spent_tokens == 20 * len(done) <= budget.max_tokens and budget.reserved_tokens == 0
     assert budget.refused == len(errors)
+
+
+def test_the_ledger_records_batch_api_items_at_the_batch_discount(server, tmp_path):
+    from llm_client_sync.batch_api import BatchAPIRunner
+    from llm_client_sync.testing._batches import install_batch_routes
+
+    install_batch_routes(server)
+    with OpenAIProvider("gpt-5-nano", api_key="sk-test", base_url=server.base_url) as p, Ledger() as ledger:
+        results = BatchAPIRunner(p, poll_interval=0.01, sleep=lambda s: None).run(["one", "two"])
+    rows = ledger.rows()
+    assert [r.batch for r in rows] == [True, True] and len(results) == 2
+    for row, res in zip(rows, results):
+        u = res.result.usage
+        assert row.usage == u and row.cost == pytest.approx((u.prompt_tokens * 0.05 + u.completion_tokens * 0.40)
+                                                            / 1e6 / 2)
+    assert ledger.totals(by="batch")[True].calls == 2
