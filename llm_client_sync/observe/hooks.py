@@ -22,8 +22,8 @@ import threading
 import time
 import weakref
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Iterator, Mapping, NamedTuple
 
 from ..types import FrozenDict, Usage
 
@@ -73,14 +73,14 @@ class EventType:
 _EMPTY = FrozenDict()
 
 
-@dataclass(frozen=True, slots=True)
-class Event:
-    """One thing that happened. ``call`` is the operation it belongs to (its ``id``, ``parent``,
-    ``operation``); ``context`` the caller's tags (user, tenant, run id, ...); ``duration`` is set
-    on *_end events and waits; ``data`` holds what is particular to the event type."""
+class Event(NamedTuple):
+    """One thing that happened (an immutable tuple: cheap to build on the hot path). ``call`` is
+    the operation it belongs to (its ``id``, ``parent``, ``operation``); ``context`` the caller's
+    tags (user, tenant, run id, ...); ``duration`` is set on *_end events and waits; ``data``
+    holds what is particular to the event type; ``time`` is the wall clock when it was sent."""
 
     type: str
-    operation: str | None = None  # "chat", "embeddings", "execute_tool", "invoke_agent", "batch"
+    operation: str | None = None  # "chat", "embeddings", "execute_tool", "invoke_agent"
     name: str | None = None  # model, tool or agent name
     provider: str | None = None  # "openai", "anthropic", ...
     model: str | None = None  # the requested model
@@ -93,7 +93,7 @@ class Event:
     context: Mapping[str, Any] = _EMPTY
     data: Mapping[str, Any] = _EMPTY
     call: "Call | None" = None
-    time: float = field(default_factory=time.time)
+    time: float = 0.0
 
 
 # -- registry ----------------------------------------------------------------------------------
@@ -254,7 +254,7 @@ class Call:
     def event(self, type: str, **fields: Any) -> None:
         """Send an event of this call to its subscribers."""
         data = fields.pop("data", None)
-        _dispatch(Event(type, self.operation, self.name, self.provider, self.model, call=self,
+        _dispatch(Event(type, self.operation, self.name, self.provider, self.model, call=self, time=time.time(),
                         context=self.context, data=FrozenDict(data) if data else _EMPTY, **fields),
                   self.hooks)
 
@@ -311,8 +311,8 @@ def emit(type: str, **fields: Any) -> None:
         call.event(type, **fields)
         return
     data = fields.pop("data", None)
-    _dispatch(Event(type, context=_scope.get().context, data=FrozenDict(data) if data else _EMPTY, **fields),
-              _scope.get().hooks)
+    _dispatch(Event(type, context=_scope.get().context, data=FrozenDict(data) if data else _EMPTY,
+                    time=time.time(), **fields), _scope.get().hooks)
 
 
 def _dispatch(event: Event, extra: tuple[Subscriber, ...]) -> None:
