@@ -264,3 +264,15 @@ def test_a_fail_over_is_two_chat_spans_and_an_event_on_the_callers_span(telemetr
     durations = telemetry.metrics()["gen_ai.client.operation.duration"]
     assert sorted((dp.attributes["gen_ai.request.model"], dp.attributes.get("error.type")) for dp in durations) == \
         [("gpt-5-mini", None), ("gpt-5-nano", "InternalServerError")]
+
+
+def test_a_stream_closed_early_still_ends_its_span(telemetry, server):
+    server.add_text("one two three four five six seven eight", usage=USAGE)
+    with _provider(server) as p:
+        stream = p.stream("Hi")
+        next(iter(stream))
+        stream.close()
+    (span,) = telemetry.finished()
+    assert span.name == "chat gpt-5-nano" and span.end_time is not None
+    (duration,) = telemetry.metrics()["gen_ai.client.operation.duration"]
+    assert duration.count == 1

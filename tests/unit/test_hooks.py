@@ -221,3 +221,13 @@ def test_overhead_without_subscribers_is_one_check():
     per_call = (wrapped - bare) / n
     # generous bound (shared CI cores): the fast path is one flag test and one extra frame
     assert per_call < 20e-6, f"{per_call * 1e6:.2f} us per call"
+
+
+def test_cache_miss_then_hit_events_and_the_hit_is_marked_cached(events, tmp_path):
+    p, sent = _provider(cache="fs", cache_dir=str(tmp_path))
+    p.complete("Hi")
+    p.complete("Hi")
+    assert len(sent.sent) == 1
+    kinds = [e.type for e in events]
+    assert kinds == ["request_start", "cache_miss", "request_end", "request_start", "cache_hit", "request_end"]
+    assert events[2].data.get("cached") is not True and events[5].data["cached"] is True
