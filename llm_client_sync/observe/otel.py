@@ -130,16 +130,11 @@ class _Instrumentation:
         call = event.call
         assert call is not None
         op = call.operation
-        attrs: dict[str, Any] = {"gen_ai.operation.name": op}
-        if call.provider:
-            attrs["gen_ai.provider.name"] = call.provider
+        attrs = _call_attrs(call)
         data = event.data
         if op in _MODEL_OPS:
             kind = self._trace.SpanKind.CLIENT
             name = f"{op} {call.model}" if call.model else op
-            if call.model:
-                attrs["gen_ai.request.model"] = call.model
-            attrs.update(_server(data.get("server")))
             request = data.get("request") or {}
             for key, attr in _REQUEST_ATTRS.items():
                 value = request.get(key)
@@ -167,8 +162,6 @@ class _Instrumentation:
             name = f"invoke_agent {call.name}" if call.name else "invoke_agent"
             if call.name:
                 attrs["gen_ai.agent.name"] = call.name
-            if call.model:
-                attrs["gen_ai.request.model"] = call.model
         span = self.tracer.start_span(name, context=self._parent_context(call), kind=kind, attributes=attrs)
         token = None
         if op == "execute_tool" or (op in _MODEL_OPS and not data.get("stream")):
@@ -234,14 +227,9 @@ class _Instrumentation:
             self._record_metrics(call, event, error_type)
 
     def _record_metrics(self, call: Call, event: Event, error_type: str | None) -> None:
-        attrs: dict[str, Any] = {"gen_ai.operation.name": call.operation}
-        if call.provider:
-            attrs["gen_ai.provider.name"] = call.provider
-        if call.model:
-            attrs["gen_ai.request.model"] = call.model
+        attrs = _call_attrs(call)
         if event.response_model:
             attrs["gen_ai.response.model"] = event.response_model
-        attrs.update(_server(call.data.get("server")))
         if event.duration is not None:
             self.duration.record(event.duration, {**attrs, "error.type": error_type} if error_type else attrs)
         usage = event.usage
@@ -269,6 +257,17 @@ class _Instrumentation:
         held = event.call.state.get(self) if event.call is not None else None
         if held is not None and event.duration is not None:
             held[0].add_event("gen_ai.content.first_chunk", {"gen_ai.response.time_to_first_chunk": event.duration})
+
+
+def _call_attrs(call: Call) -> dict[str, Any]:
+    """What spans and metrics of a call share: operation, provider, requested model, server."""
+    attrs: dict[str, Any] = {"gen_ai.operation.name": call.operation}
+    if call.provider:
+        attrs["gen_ai.provider.name"] = call.provider
+    if call.model:
+        attrs["gen_ai.request.model"] = call.model
+    attrs.update(_server(call.data.get("server")))
+    return attrs
 
 
 def _server(url: Any) -> dict[str, Any]:

@@ -328,18 +328,21 @@ class BaseProvider:
         from ..types import CompletionResult
 
         key = self.cache.key(self.base_url + self._protocol.path(self.model, False), body)
-        hit = self.cache.get(key, collection, body)
-        if hit is not None:
+        return key, self._cache_lookup(key, collection, body, CompletionResult.from_dict)
+
+    def _cache_lookup(self, key: str, collection: str, body: Mapping[str, Any], from_dict: Any) -> Any:
+        """The cached result under ``key`` (``from_dict(entry, cached=True)``) or None; an entry
+        of another shape is a miss (and gets overwritten)."""
+        entry = self.cache.get(key, collection, body)
+        found = None
+        if entry is not None:
             try:
-                found = CompletionResult.from_dict(hit, cached=True)
-                if _hooks.active:
-                    _hooks.emit(_hooks.EventType.CACHE_HIT)
-                return key, found
+                found = from_dict(entry, cached=True)
             except (KeyError, TypeError, ValueError):
-                pass  # an entry of another shape: treated as a miss and overwritten
+                pass
         if _hooks.active:
-            _hooks.emit(_hooks.EventType.CACHE_MISS)
-        return key, None
+            _hooks.emit(_hooks.EventType.CACHE_MISS if found is None else _hooks.EventType.CACHE_HIT)
+        return found
 
     # -- rate limiting ---------------------------------------------------------------------
     def _build_limiter(self, rate_limit: Any) -> Any:
@@ -379,7 +382,8 @@ class BaseProvider:
 
     def _settle(self, reservation: Any, usage: "Usage | None") -> None:
         reservation, hold = reservation
-        _budget.settle(hold, usage)
+        if hold is not None:
+            _budget.settle(hold, usage)
         if reservation is not None and self.limiter is not None:
             self.limiter.settle(reservation, usage.total_tokens if usage is not None else 0)
 

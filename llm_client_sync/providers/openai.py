@@ -159,17 +159,9 @@ class OpenAIProvider(BaseProvider):
         key = None
         if use_cache:
             key = self.cache.key(self.base_url + "/embeddings", body)
-            hit = self.cache.get(key, collection, body)
+            hit = self._cache_lookup(key, collection, body, EmbeddingResult.from_dict)
             if hit is not None:
-                try:
-                    found = EmbeddingResult.from_dict(hit, cached=True)
-                    if _hooks.active:
-                        _hooks.emit(_hooks.EventType.CACHE_HIT)
-                    return found
-                except (KeyError, TypeError, ValueError):
-                    pass
-            if _hooks.active:
-                _hooks.emit(_hooks.EventType.CACHE_MISS)
+                return hit
         reservation = self._acquire(body, profile)
         try:
             data = self.transport.request("POST", "/embeddings", json=body).json()
