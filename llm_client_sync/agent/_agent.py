@@ -88,7 +88,7 @@ class Agent:
         ``params`` go to every model call of this run. A failing model call ends the run with
         status "error" and the exception in ``result.error``; ``budget=Budget(...)`` caps this
         run (with the agent's budget): the run ends with status "budget_exceeded" before the
-        model call that would cross it.
+        model call that would cross it; ``context={...}`` tags this run's observe events.
         """
         result: AgentResult | None = None
         with self._run_lock:  # the whole run: concurrent runs are serialised
@@ -206,6 +206,7 @@ class _Run:
         self.config = agent.config
         params = dict(params)
         self.budgets = tuple(b for b in (agent.budget, params.pop("budget", None)) if b is not None)
+        self.context = params.pop("context", None)  # observe tags for this run's events
         self.obs: _hooks.Call | None = None  # the observed invoke_agent call, when hooks listen
         self.params = agent._call_params(params)
         self.streaming = streaming
@@ -221,7 +222,8 @@ class _Run:
     def events(self, prompt: Any) -> Generator[StreamEvent, None, None]:
         if _hooks.active:
             self.obs = _hooks.start("invoke_agent", self.agent.name, owner=self.agent.provider,
-                                    model=getattr(self.agent.provider, "model", None), prompt=prompt)
+                                    model=getattr(self.agent.provider, "model", None), context=self.context,
+                                    prompt=prompt)
         try:
             yield from self._events(prompt)
         except BaseException as exc:

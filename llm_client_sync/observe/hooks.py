@@ -286,17 +286,18 @@ def start(operation: str, name: str | None = None, *, owner: Any = None, provide
           model: str | None = None, context: Mapping[str, Any] | None = None, parent: "Call | None" = None,
           **data: Any) -> Call:
     """Begin an observed operation and send its *_start event. The parent is ``parent`` or the
-    call current in this context; context tags merge: owner's, then the scope's, then ``context``."""
+    call current in this context; context tags merge (later wins): the owner's (provider), the
+    parent call's, the scope's, then ``context``."""
     sc = _scope.get()
+    parent = parent if parent is not None else sc.call
     tags = dict(getattr(owner, "observe_context", None) or ())
-    if sc.context:
-        tags.update(sc.context)
-    if context:
-        tags.update(context)
+    for more in (parent.context if parent is not None else None, sc.context, context):
+        if more:
+            tags.update(more)
     hooks = tuple(getattr(owner, "observe_hooks", None) or ()) + sc.hooks
     if provider is None and owner is not None:
         provider = provider_name(owner)
-    call = Call(operation, name, provider=provider, model=model, parent=parent if parent is not None else sc.call,
+    call = Call(operation, name, provider=provider, model=model, parent=parent,
                 context=FrozenDict(tags) if tags else _EMPTY, hooks=hooks, data=data)
     call.event(_START.get(operation, EventType.REQUEST_START), data=data)
     return call

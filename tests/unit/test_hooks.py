@@ -231,3 +231,28 @@ def test_cache_miss_then_hit_events_and_the_hit_is_marked_cached(events, tmp_pat
     kinds = [e.type for e in events]
     assert kinds == ["request_start", "cache_miss", "request_end", "request_start", "cache_hit", "request_end"]
     assert events[2].data.get("cached") is not True and events[5].data["cached"] is True
+
+
+def test_an_agent_runs_context_reaches_its_model_calls_and_tools(events):
+    from llm_client_sync import Agent, tool
+
+    @tool
+    def ping(host: str) -> str:
+        """Ping a host."""
+        return "pong"
+
+    calls = {"id": "c", "object": "chat.completion", "model": "gpt-5-nano", "choices": [{
+        "index": 0, "finish_reason": "tool_calls", "message": {"role": "assistant", "content": None, "tool_calls": [
+            {"id": "t1", "type": "function", "function": {"name": "ping", "arguments": '{"host": "a"}'}}]}}],
+        "usage": {"prompt_tokens": 5, "completion_tokens": 5, "total_tokens": 10}}
+    p, _ = _provider(calls, _chat_body("done"), context={"tenant": "acme"})
+    result = Agent(p, tools=[ping], name="pinger").run("ping a", context={"run_id": "r9"})
+    assert result.status == "completed"
+    ends = [e for e in events if e.type.endswith("_end")]
+    assert [e.type for e in ends] == ["request_end", "tool_end", "request_end", "agent_end"]
+    for e in ends:
+        assert e.context["run_id"] == "r9" and e.context["tenant"] == "acme"
+    agent_call = ends[-1].call
+    assert all(e.call.parent is agent_call for e in ends[:-1])
+    assert ends[1].name == "ping" and ends[1].data["content"] == "pong" and ends[-1].data["status"] == "completed"
+    assert [e.data["turn"] for e in events if e.type == "agent_turn"] == [1, 2]
