@@ -49,7 +49,23 @@ Subscriber = Callable[["Event"], None]
 
 
 class EventType:
-    """The event names (plain strings)."""
+    """The event names (plain strings), and what each carries besides the call's own fields
+    (``operation``, ``name``, ``provider``, ``model``, ``context``, ``call``, ``time``).
+
+    - request_start: ``data`` server, stream, request (sampling params), prompt (as given).
+    - request_end: ``usage``, ``cost``, ``response_model``, ``request_id``, ``duration``,
+      ``error`` (failed), ``data`` finish_reason, response_id, cached, attempts, content,
+      tool_calls, closed_early (a stream closed before it finished).
+    - retry: ``data`` attempt, delay, status or error. failover: ``error``, ``data`` from,
+      model, error, kind. cache_hit / cache_miss: nothing more. limiter_wait: ``duration``.
+    - first_chunk: ``duration`` (time to first chunk of a stream).
+    - tool_start: ``data`` tool_call_id, arguments. tool_end: ``duration``, ``error``, ``data``
+      content, is_error, error_kind.
+    - agent_start: ``data`` prompt. agent_turn: ``data`` turn. agent_end: ``usage``, ``cost``
+      (the run's), ``data`` status, content.
+    - batch_item (OpenAI Batch API results): ``usage``, ``cost``, ``error``, ``data`` id, index,
+      ok, batch, batch_id.
+    """
 
     REQUEST_START = "request_start"
     REQUEST_END = "request_end"  # success or failure (``error`` set); carries usage and cost
@@ -261,9 +277,10 @@ class Call:
     def end(self, result: Any = None, *, error: BaseException | None = None, **data: Any) -> None:
         """Finish the call once: ``result`` (CompletionResult, EmbeddingResult, ToolResult, ...) or
         ``error``; sends the matching *_end event with the duration."""
-        if self.ended:
-            return
-        self.ended = True
+        with _end_lock:  # a stream may be closed from another thread while it finishes
+            if self.ended:
+                return
+            self.ended = True
         usage = getattr(result, "usage", None)
         data.setdefault("attempts", self.attempts)
         for key in ("finish_reason", "response_id", "cached", "content", "tool_calls", "status", "is_error",
@@ -278,6 +295,7 @@ class Call:
                    duration=time.monotonic() - self.started, error=error, data=data)
 
 
+_end_lock = threading.Lock()
 _END = {"execute_tool": EventType.TOOL_END, "invoke_agent": EventType.AGENT_END}
 _START = {"execute_tool": EventType.TOOL_START, "invoke_agent": EventType.AGENT_START}
 
