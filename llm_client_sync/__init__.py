@@ -16,6 +16,7 @@ _load_env()
 from .errors import (  # noqa: E402,F401
     APIConnectionError,
     APIError,
+    APIResponseValidationError,
     APIStatusError,
     APITimeoutError,
     AuthenticationError,
@@ -33,6 +34,7 @@ from .errors import (  # noqa: E402,F401
     RateLimitError,
     RateLimitTimeoutError,
     StreamError,
+    StructuredOutputError,
     ToolError,
     UnprocessableEntityError,
 )
@@ -139,6 +141,7 @@ __version__ = "0.1.0"
 __all__ = [
     "APIConnectionError",
     "APIError",
+    "APIResponseValidationError",
     "APIStatusError",
     "APITimeoutError",
     "Agent",
@@ -202,6 +205,7 @@ __all__ = [
     "StreamError",
     "StreamEvent",
     "StreamEventType",
+    "StructuredOutputError",
     "TextEmbedding3Large",
     "TextEmbedding3Small",
     "TextStream",

@@ -5,7 +5,7 @@ Pure and push-based, so it can be fed a socket's reads or fixture bytes split at
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from .errors import StreamError
 
@@ -18,9 +18,9 @@ class SSELineTooLong(StreamError):
     """One SSE line, or one event's data, exceeded the decoder's ``max_line`` bytes."""
 
 
-@dataclass(frozen=True, slots=True)
-class ServerSentEvent:
-    """One dispatched event: ``event`` defaults to "message"; ``data`` lines are joined by LF."""
+class ServerSentEvent(NamedTuple):
+    """One dispatched event: ``event`` defaults to "message"; ``data`` lines are joined by LF.
+    (An immutable NamedTuple: cheap to build, one per event.)"""
 
     data: str
     event: str = "message"
@@ -72,6 +72,7 @@ class SSEDecoder:
                 # the line goes on: keep the piece, join once when its end arrives
                 if self._buf:
                     self._parts.append(self._buf)
+                    self._plen = len(self._buf)
                     self._buf = b""
                 self._parts.append(chunk)
                 self._plen += len(chunk)
@@ -89,14 +90,32 @@ class SSEDecoder:
         else:
             buf = chunk
         events: list[ServerSentEvent] = []
-        if b"\r" not in buf:
-            # fast path: the usual LF-only stream
+        if b"\r" not in buf and not self._first:
+            # fast path: the usual LF-only stream; "data:" and blank lines inline
             *lines, self._buf = buf.split(b"\n")
+            data = self._data
             for line in lines:
-                ev = self._line(line)
-                if ev is not None:
-                    events.append(ev)
-            self._check_tail()
+                if line[:5] == b"data:":
+                    self._dlen += len(line)
+                    if self._dlen > self.max_line:
+                        self._plen = self._dlen
+                        self._data, self._dlen = [], 0
+                        raise self._too_long()
+                    data.append((line[6:] if line[5:6] == b" " else line[5:]).decode("utf-8", "replace"))
+                elif not line:
+                    if data:
+                        events.append(ServerSentEvent(data[0] if len(data) == 1 else "\n".join(data),
+                                                      self._event or "message", self._id, self._retry))
+                        data = self._data = []
+                        self._dlen = 0
+                    self._event = ""
+                else:
+                    ev = self._line(line)
+                    data = self._data
+                    if ev is not None:
+                        events.append(ev)
+            if len(self._buf) > self.max_line:
+                self._check_tail()
             return events
         start = 0
         n = len(buf)

@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable
 
 from .agent import Agent, AgentResult
-from .errors import ConfigurationError, LLMClientError
+from .errors import ConfigurationError, StreamError
 from .providers.openai import OpenAIProvider
+from .transport import CancelToken, cancel_scope
 from .types import CompletionResult, EmbeddingResult
 
 if TYPE_CHECKING:
@@ -27,6 +28,25 @@ if TYPE_CHECKING:
 __all__ = ["AsyncAgent", "AsyncOpenAIProvider", "AsyncStream"]
 
 _ITEM, _END, _ERROR = "item", "end", "error"
+
+
+async def _in_thread(fn: Callable[[], Any], on_cancel: Callable[[], None] | None = None) -> Any:
+    """Run a blocking call in a worker thread under a cancel token: cancelling the awaiting task
+    cancels the token, which stops the call's retries, shuts its connection in flight down and
+    frees the thread within a fraction of a second; no request is sent after that."""
+    token = CancelToken()
+
+    def run() -> Any:
+        with cancel_scope(token):
+            return fn()
+
+    try:
+        return await asyncio.to_thread(run)
+    except asyncio.CancelledError:
+        token.cancel()
+        if on_cancel is not None:
+            on_cancel()
+        raise
 
 
 class _Bridge:
@@ -45,6 +65,7 @@ class _Bridge:
         self.loop = loop
         self.queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
         self.done = threading.Event()
+        self.token = CancelToken()  # cancels the request while it opens (before a source exists)
         self.thread = threading.Thread(target=self.produce, name="llm-client-sync-aio-stream", daemon=True)
 
     def close(self) -> None:
@@ -53,6 +74,7 @@ class _Bridge:
                 return
             self.closed = True
             source = self.source
+        self.token.cancel()  # the request in flight (also one still opening) stops at once
         for _ in range(self.buffer + 1):  # wake a producer waiting for queue space
             self.credits.release()
         if source is not None and self.close_across_threads:
@@ -67,17 +89,19 @@ class _Bridge:
     def produce(self) -> None:
         source = None
         try:
-            source = self.open()
+            with cancel_scope(self.token):
+                source = self.open()
             with self.lock:
                 self.source = source
                 closed = self.closed
             if closed:
                 return
-            for item in source:
-                self.credits.acquire()
-                if self.closed:
-                    return
-                self.post(_ITEM, item)
+            with cancel_scope(self.token):  # an agent stream opens its model calls while iterated
+                for item in source:
+                    self.credits.acquire()
+                    if self.closed:
+                        return
+                    self.post(_ITEM, item)
             self.post(_END, None)
         except BaseException as exc:  # handed to the consumer, raised in its task
             if not self.closed:
@@ -166,7 +190,7 @@ class AsyncStream:
             pass
         source = self._bridge.source if self._bridge is not None else None
         if source is None:
-            raise LLMClientError("the stream was closed before it opened")
+            raise StreamError("the stream was closed before it opened")
         return source.result()  # finished: returns (or raises) without blocking
 
     def __del__(self) -> None:
@@ -203,7 +227,7 @@ class AsyncOpenAIProvider:
 
     def __init__(self, *args: Any, provider: "Provider | None" = None, **kwargs: Any) -> None:
         if provider is not None and (args or kwargs):
-            raise LLMClientError("pass a Provider or OpenAIProvider constructor arguments, not both")
+            raise ConfigurationError("pass a Provider or OpenAIProvider constructor arguments, not both")
         self.provider: Any = provider if provider is not None else OpenAIProvider(*args, **kwargs)
 
     def __repr__(self) -> str:
@@ -227,15 +251,15 @@ class AsyncOpenAIProvider:
         await asyncio.to_thread(self.provider.close)
 
     async def complete(self, prompt: Any, **params: Any) -> CompletionResult:
-        """``OpenAIProvider.complete`` in a worker thread (cancelling the await abandons the
-        result; the HTTP request itself runs to completion in its thread)."""
-        return await asyncio.to_thread(lambda: self.provider.complete(prompt, **params))
+        """``OpenAIProvider.complete`` in a worker thread. Cancelling the await stops the call:
+        its retries end, its connection is closed, and no request is sent after that."""
+        return await _in_thread(lambda: self.provider.complete(prompt, **params))
 
     async def embed(self, texts: Any, dimensions: int | None = None, **kwargs: Any) -> EmbeddingResult:
-        return await asyncio.to_thread(lambda: self.provider.embed(texts, dimensions, **kwargs))
+        return await _in_thread(lambda: self.provider.embed(texts, dimensions, **kwargs))
 
     async def request(self, method: str, path: str, **kw: Any) -> Any:
-        return await asyncio.to_thread(lambda: self.provider.request(method, path, **kw))
+        return await _in_thread(lambda: self.provider.request(method, path, **kw))
 
     def stream(self, prompt: Any, *, buffer: int = 64, **params: Any) -> AsyncStream:
         """An AsyncStream of StreamEvents; the request starts on the first ``__anext__``;
@@ -253,7 +277,7 @@ class AsyncAgent:
     def __init__(self, provider: Any, tools: Any = (), **kwargs: Any) -> None:
         if isinstance(provider, Agent):
             if tools or kwargs:
-                raise LLMClientError("pass an Agent or the arguments of one, not both")
+                raise ConfigurationError("pass an Agent or the arguments of one, not both")
             self.agent = provider
         else:
             if isinstance(provider, AsyncOpenAIProvider):
@@ -274,11 +298,8 @@ class AsyncAgent:
         return AsyncAgent(self.agent.fork())
 
     async def run(self, prompt: Any = None, **params: Any) -> AgentResult:
-        try:
-            return await asyncio.to_thread(lambda: self.agent.run(prompt, **params))
-        except asyncio.CancelledError:
-            self.agent.cancel()  # the worker thread stops after its current step
-            raise
+        # cancelling stops the agent after its current step and the model call in flight at once
+        return await _in_thread(lambda: self.agent.run(prompt, **params), on_cancel=self.agent.cancel)
 
     def stream(self, prompt: Any = None, *, buffer: int = 64, **params: Any) -> AsyncStream:
         """An AsyncStream of the agent's StreamEvents; ``await stream.result()`` gives the

@@ -20,14 +20,10 @@ from typing import Any, Callable, Iterable, Iterator, Mapping
 
 from .batch_checkpoint import NONE, OK, Checkpoint, fingerprint
 from .errors import (
-    APIConnectionError,
     APIError,
     APIStatusError,
     ConfigurationError,
-    InternalServerError,
     LLMClientError,
-    RateLimitError,
-    StreamError,
 )
 from . import errors as _errors
 from .types import CompletionResult, Usage
@@ -116,13 +112,10 @@ def error_from_dict(data: Mapping[str, Any]) -> LLMClientError:
     return LLMClientError(f"{data.get('type')}: {message}")
 
 
-_RETRYABLE = (APIConnectionError, RateLimitError, InternalServerError, StreamError)
-
-
 def _retryable(exc: BaseException) -> bool:
-    if isinstance(exc, RateLimitError) and getattr(exc, "code", None) == "insufficient_quota":
-        return False
-    return isinstance(exc, _RETRYABLE)
+    from .transport import is_retryable  # the one "is this transient" predicate
+
+    return is_retryable(exc)
 
 
 # -- what runs on a worker -------------------------------------------------------------------------

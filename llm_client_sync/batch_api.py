@@ -15,9 +15,9 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from .batch import BatchResult, _split_item
 from .batch_checkpoint import fingerprint
-from .errors import APIError, ConfigurationError, status_error_class
+from .errors import APIError, ConfigurationError, LLMClientError, status_error_class
 from .observe import hooks as _hooks
-from .types import CompletionResult, ToolCall, Usage, freeze
+from .types import CompletionResult
 
 __all__ = ["BATCH_DISCOUNT", "BatchAPIRunner", "BatchJobError", "build_batch_lines", "parse_batch_output"]
 
@@ -82,7 +82,7 @@ def _parse_body(provider: Any, body: Mapping[str, Any], request_id: str | None) 
             result = None
         if isinstance(result, CompletionResult):
             return _discount(replace(result, request_id=result.request_id or request_id), provider)
-    return _discount(_parse_minimal(body, request_id), provider)
+    return _discount(_parse_minimal(body, request_id, provider), provider)
 
 
 def _discount(result: CompletionResult, provider: Any) -> CompletionResult:
@@ -90,28 +90,15 @@ def _discount(result: CompletionResult, provider: Any) -> CompletionResult:
     return replace(result, cost=profile.usage_cost(result.usage, batch=True) if profile is not None else None)
 
 
-def _parse_minimal(body: Mapping[str, Any], request_id: str | None) -> CompletionResult:
-    """Chat-completion or Responses body -> CompletionResult (used when the provider has no parser)."""
-    usage = Usage.from_api(body.get("usage"))
-    if body.get("object") == "response":
-        texts, calls = [], []
-        for item in body.get("output") or ():
-            if item.get("type") == "message":
-                texts += [c.get("text", "") for c in item.get("content") or () if c.get("type") == "output_text"]
-            elif item.get("type") == "function_call":
-                calls.append(ToolCall.from_raw(item.get("call_id") or item.get("id", ""), item.get("name", ""),
-                                               item.get("arguments", "")))
-        return CompletionResult(content="".join(texts) if texts else None, tool_calls=tuple(calls), usage=usage,
-                                model=body.get("model"), finish_reason=body.get("status"), request_id=request_id,
-                                raw=freeze(dict(body)), response_id=body.get("id"))
-    choice = (body.get("choices") or [{}])[0]
-    msg = choice.get("message") or {}
-    calls = tuple(ToolCall.from_raw(tc.get("id", ""), tc.get("function", {}).get("name", ""),
-                                    tc.get("function", {}).get("arguments", ""))
-                  for tc in msg.get("tool_calls") or ())
-    return CompletionResult(content=msg.get("content"), tool_calls=calls, usage=usage, model=body.get("model"),
-                            finish_reason=choice.get("finish_reason"), refusal=msg.get("refusal"),
-                            request_id=request_id, raw=freeze(dict(body)))
+def _parse_minimal(body: Mapping[str, Any], request_id: str | None, provider: Any = None) -> CompletionResult:
+    """Chat-completion or Responses body -> CompletionResult, by the same parser ``complete`` uses."""
+    from .models import get_profile
+    from .providers._chat import parse_chat_response
+    from .providers._responses import parse_responses_response
+
+    profile = getattr(provider, "profile", None) or get_profile(str(body.get("model") or "gpt-5-nano"))
+    responses = isinstance(body, Mapping) and (body.get("object") == "response" or "output" in body)
+    return (parse_responses_response if responses else parse_chat_response)(body, profile, request_id)
 
 
 def parse_batch_output(provider: Any, content: bytes) -> dict[str, tuple[CompletionResult | None, Exception | None]]:
@@ -130,7 +117,10 @@ def parse_batch_output(provider: Any, content: bytes) -> dict[str, tuple[Complet
             out[cid] = (None, status_error_class(400)(f"batch request failed: {err.get('message')}",
                                                       status_code=400, body={"error": err}, request_id=rid))
         elif 200 <= status < 300:
-            out[cid] = (_parse_body(provider, resp.get("body") or {}, rid), None)
+            try:
+                out[cid] = (_parse_body(provider, resp.get("body") or {}, rid), None)
+            except LLMClientError as exc:  # a body that is not what the endpoint documents
+                out[cid] = (None, exc)
         else:
             body = resp.get("body")
             msg = (body.get("error") or {}).get("message") if isinstance(body, dict) else None

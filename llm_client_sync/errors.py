@@ -28,6 +28,7 @@ __all__ = [
     "RequestCancelledError",
     "ResponseTooLargeError",
     "StreamError",
+    "StructuredOutputError",
     "TLSVerificationError",
     "ToolError",
     "UnprocessableEntityError",
@@ -86,6 +87,22 @@ class APIResponseValidationError(APIError):
 class ResponseTooLargeError(APIResponseValidationError):
     """A body (after decompression) or one SSE line/event exceeded the transport's cap
     (``max_body_bytes``, ``max_line_bytes``); the read stops there, memory stays bounded."""
+
+
+class StructuredOutputError(APIResponseValidationError):
+    """A structured-output reply (``response_format=`` a dataclass or schema) is not valid JSON,
+    is empty without a refusal, or does not fit the requested type (a missing field, a wrong type).
+
+    ``raw_text`` is the model's text; ``result`` the CompletionResult without ``parsed`` (so the
+    answer that was paid for is not lost). A refusal is not this error: it keeps ``parsed=None``
+    and sets ``refusal``.
+    """
+
+    def __init__(self, message: str, *, raw_text: str = "", result: Any = None,
+                 request_id: str | None = None) -> None:
+        super().__init__(message, body=raw_text[:200], request_id=request_id)
+        self.raw_text = raw_text
+        self.result = result
 
 
 class APIStatusError(APIError):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import re
 import threading
 import time
@@ -174,12 +175,14 @@ def parse_reset(value: str | None) -> float | None:
 
 
 def _int_header(headers: Mapping[str, str], name: str) -> int | None:
-    value = headers.get(name)
+    from .transport import header_value  # the one header lookup (transport is loaded by then)
+
+    value = header_value(headers, name)
     if value is None:
         return None
     try:
-        return int(float(str(value).strip()))
-    except ValueError:
+        return int(float(value))
+    except (ValueError, OverflowError):  # "nan" is a ValueError, "inf" an OverflowError
         return None
 
 
@@ -188,20 +191,19 @@ def _lower(headers: Mapping[str, str]) -> dict[str, str]:
 
 
 def pause_from_headers(status_code: int, headers: Mapping[str, str]) -> float | None:
-    """How long a 429 asks everyone to wait: retry-after-ms, retry-after, then the reset headers."""
+    """How long a 429 asks everyone to wait: the server's hint (``transport.retry_after_seconds``:
+    retry-after-ms, retry-after seconds or date), then the reset headers; never above
+    ``MAX_RETRY_AFTER`` (an absurd hint cannot freeze every caller for days)."""
     if status_code != 429:
         return None
-    h = _lower(headers)
-    for name, scale in (("retry-after-ms", 1e-3), ("retry-after", 1.0)):
-        value = h.get(name)
-        if value is not None:
-            try:
-                return max(float(str(value).strip()) * scale, 0.0)
-            except ValueError:
-                pass  # an HTTP date: fall through to the reset headers
-    resets = [parse_reset(h.get(f"x-ratelimit-reset-{d}")) for d in ("requests", "tokens")]
-    resets = [r for r in resets if r is not None]
-    return max(resets) if resets else DEFAULT_429_PAUSE
+    from .transport import MAX_RETRY_AFTER, header_value, retry_after_seconds
+
+    hint = retry_after_seconds(headers)
+    if hint is None:
+        resets = [parse_reset(header_value(headers, f"x-ratelimit-reset-{d}")) for d in ("requests", "tokens")]
+        resets = [r for r in resets if r is not None and math.isfinite(r)]
+        hint = max(resets) if resets else DEFAULT_429_PAUSE
+    return min(hint, MAX_RETRY_AFTER)
 
 
 class RateLimiter:

@@ -89,7 +89,8 @@ class Timeout:
     - ``first_byte``: how long a **stream** request waits for the response headers (60 s). An
       OpenAI stream's headers arrive within seconds even for long reasoning (the model thinks
       after them), so a server that accepted the connection and stays silent is given up after
-      this, not after ``read``.
+      this, not after ``read``, and not retried (with the defaults a silent server costs a stream
+      caller 60 s, not 3 x 300 s).
     - ``stream_idle``: no byte on an open stream for this long -> StreamError (300 s).
     - ``total``: one deadline for the whole call (every retry, the headers *and* the body or the
       whole event stream), None for none. It counts from the call's start; a body that never
@@ -564,8 +565,22 @@ class _Body:
             return raw.read1(size, decode_content=False)
         return raw.read(size, decode_content=False)  # urllib3 1.x
 
+    def _direct_reader(self) -> Callable[[int], bytes] | None:
+        """http.client's ``read1`` under urllib3's (it undoes chunked framing): a stream reads
+        through it directly, skipping urllib3's per-read bookkeeping (we decode ourselves)."""
+        fp = getattr(self._raw, "_fp", None)
+        read1 = getattr(fp, "read1", None)
+        if not _READ1 or read1 is None or getattr(self._raw, "_decoder", None) is not None:
+            return None
+        return read1
+
     def chunks(self, size: int = _READ_SIZE) -> Iterator[bytes]:
         """Decoded bytes as they arrive; ends at the end of the body."""
+        if self._stream and self._decoder is None and self._bad_encoding is None and self._max is None:
+            direct = self._direct_reader()
+            if direct is not None:
+                yield from self._stream_chunks(direct, size)
+                return
         if self._bad_encoding is not None:
             raise self._invalid(f"the server used Content-Encoding {self._bad_encoding!r}, which this client "
                                 "did not accept (it asks for gzip or deflate)")
@@ -599,6 +614,32 @@ class _Body:
             count += len(data)
             if limit is not None and count > limit:
                 raise self._too_large(limit)
+            yield data
+
+    def _stream_chunks(self, read1: Callable[[int], bytes], size: int) -> Iterator[bytes]:
+        """The hot loop of an uncompressed event stream: one socket read per chunk."""
+        token = self._token
+        timed = self._deadline is not None
+        self._set_timeout()
+        while not self.closed:
+            if timed:
+                self._set_timeout()
+            try:
+                data = read1(size)
+            except Exception as exc:
+                if self.closed:
+                    return
+                raise self._read_error(exc) from exc
+            if token is not None and token.cancelled:
+                raise RequestCancelledError("the call was cancelled while reading the response",
+                                            request_id=self.request_id)
+            if not data:
+                self.eof = True
+                try:  # let urllib3 see the end too, so it hands the connection back to the pool
+                    self._read_raw(size)
+                except Exception:
+                    pass
+                return
             yield data
 
     def _decode(self, data: bytes, size: int) -> Iterator[bytes]:
@@ -896,6 +937,8 @@ class Transport:
                 connect, wait = min(connect, left), min(wait, left)
             start = self._clock()
             try:
+                if self._verify is not None:  # explicit: requests lets REQUESTS_CA_BUNDLE override the session's
+                    kw["verify"] = self._verify
                 resp = self._get_session().request(method, url, timeout=(connect, wait), stream=True,
                                                    allow_redirects=False, **kw)
             except _Cancelled:
@@ -904,7 +947,10 @@ class Transport:
                 if token is not None and token.cancelled:
                     raise RequestCancelledError("the call was cancelled") from exc
                 err = _connection_error(exc, t, stream, deadline is not None and self._clock() >= deadline)
-                delay = None if not is_retryable(err) else self._retry_delay(attempt, {}, None, deadline, retry)
+                # a server that stays silent for first_byte is not given a second and third minute
+                silent = stream and isinstance(exc, requests.exceptions.ReadTimeout)
+                delay = None if silent or not is_retryable(err) else self._retry_delay(attempt, {}, None, deadline,
+                                                                                      retry)
                 log.debug("%s %s failed (%s); retry in %s", method, path, type(exc).__name__, delay)
                 if delay is None:
                     raise err from exc
@@ -927,7 +973,7 @@ class Transport:
                 except (APITimeoutError, RequestCancelledError, APIResponseValidationError):
                     resp.close()
                     raise
-                except APIConnectionError as err:  # the connection broke mid-body: a transient failure
+                except APIConnectionError:  # the connection broke mid-body: a transient failure
                     resp.close()
                     delay = self._retry_delay(attempt, {}, None, deadline, retry)
                     if delay is None:

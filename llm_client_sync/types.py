@@ -84,20 +84,27 @@ class Usage:
 
     @classmethod
     def from_api(cls, data: Mapping[str, Any] | None) -> "Usage":
-        """Parse a chat (prompt/completion) or Responses (input/output) usage object."""
+        """Parse a chat (prompt/completion) or Responses (input/output) usage object.
+
+        Missing or null counts are 0; a count that is not a non-negative integer (or a usage
+        that is not an object) raises ValueError naming the field, which the wire parsers turn
+        into APIResponseValidationError.
+        """
         if not data:
             return cls()
-        prompt = data.get("prompt_tokens", data.get("input_tokens")) or 0
-        completion = data.get("completion_tokens", data.get("output_tokens")) or 0
-        pdet = data.get("prompt_tokens_details") or data.get("input_tokens_details") or {}
-        cdet = data.get("completion_tokens_details") or data.get("output_tokens_details") or {}
+        if not isinstance(data, Mapping):
+            raise ValueError(f"usage must be an object, got {type(data).__name__}")
+        prompt = _count(data, "prompt_tokens", "input_tokens")
+        completion = _count(data, "completion_tokens", "output_tokens")
+        pdet = _details(data, "prompt_tokens_details", "input_tokens_details")
+        cdet = _details(data, "completion_tokens_details", "output_tokens_details")
         return cls(
-            prompt_tokens=int(prompt),
-            completion_tokens=int(completion),
-            total_tokens=int(data.get("total_tokens") or prompt + completion),
-            reasoning_tokens=int(cdet.get("reasoning_tokens") or 0),
-            cached_tokens=int(pdet.get("cached_tokens") or 0),
-            cache_write_tokens=int(pdet.get("cache_write_tokens") or 0),
+            prompt_tokens=prompt,
+            completion_tokens=completion,
+            total_tokens=_count(data, "total_tokens") or prompt + completion,
+            reasoning_tokens=_count(cdet, "reasoning_tokens"),
+            cached_tokens=_count(pdet, "cached_tokens"),
+            cache_write_tokens=_count(pdet, "cache_write_tokens"),
         )
 
     def to_dict(self) -> dict[str, int]:
@@ -111,12 +118,38 @@ class Usage:
         }
 
 
+def _count(data: Mapping[str, Any], *names: str) -> int:
+    for name in names:
+        value = data.get(name)
+        if value is None:
+            continue
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise ValueError(f"usage field {name!r} must be a non-negative integer, got {value!r}")
+        return value
+    return 0
+
+
+def _details(data: Mapping[str, Any], *names: str) -> Mapping[str, Any]:
+    for name in names:
+        value = data.get(name)
+        if value is None:
+            continue
+        if not isinstance(value, Mapping):
+            raise ValueError(f"usage field {name!r} must be an object, got {type(value).__name__}")
+        return value
+    return {}
+
+
 @dataclass(frozen=True, slots=True)
 class ToolCall:
     """One function call the model asked for.
 
     ``arguments`` is the decoded JSON object (empty when ``raw_arguments`` is not valid JSON:
     ``arguments_error`` then says why, and the tool registry reports it back to the model).
+    ``extra_content`` keeps vendor data the server wants back with the call (Gemini's
+    ``{"google": {"thought_signature": ...}}``); ``to_openai()`` sends it back.
     """
 
     id: str
@@ -125,38 +158,50 @@ class ToolCall:
     raw_arguments: str = ""
     arguments_error: str | None = None
     type: str = "function"
+    extra_content: Mapping[str, Any] | None = None
 
     @classmethod
-    def from_raw(cls, id: str, name: str, raw_arguments: str) -> "ToolCall":
+    def from_raw(cls, id: str, name: str, raw_arguments: str,
+                 extra_content: Mapping[str, Any] | None = None) -> "ToolCall":
         """Build a ToolCall, decoding ``raw_arguments`` leniently."""
         error = None
         args: Any = {}
         text = raw_arguments or ""
         if text.strip():
             try:
-                args = json.loads(text)
+                args = freeze(json.loads(text))
+            except RecursionError:
+                error = "arguments are nested too deeply to decode"
+                args = {}
             except ValueError as exc:
                 error = f"arguments are not valid JSON: {exc}"
                 args = {}
         if not isinstance(args, dict):
             error = error or f"arguments must be a JSON object, got {type(args).__name__}"
             args = {}
-        return cls(id=id, name=name, arguments=freeze(args), raw_arguments=text, arguments_error=error)
+        return cls(id=id, name=name, arguments=args if isinstance(args, FrozenDict) else FrozenDict(), raw_arguments=text, arguments_error=error,
+                   extra_content=freeze(dict(extra_content)) if extra_content else None)
 
     def to_openai(self) -> dict[str, Any]:
         """The ``tool_calls[]`` entry of an assistant message."""
-        return {
+        out: dict[str, Any] = {
             "id": self.id,
             "type": "function",
             "function": {"name": self.name, "arguments": self.raw_arguments or "{}"},
         }
+        if self.extra_content:
+            out["extra_content"] = _thaw(self.extra_content)
+        return out
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "name": self.name, "raw_arguments": self.raw_arguments}
+        out = {"id": self.id, "name": self.name, "raw_arguments": self.raw_arguments}
+        if self.extra_content:
+            out["extra_content"] = _thaw(self.extra_content)
+        return out
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "ToolCall":
-        return cls.from_raw(data["id"], data["name"], data.get("raw_arguments", ""))
+        return cls.from_raw(data["id"], data["name"], data.get("raw_arguments", ""), data.get("extra_content"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,8 +245,9 @@ class CompletionResult:
 
     The top-level fields describe the first choice; ``choices`` holds all of them when ``n > 1``.
     ``cost`` is in USD from the model profile's prices (None for models with unknown prices).
-    ``output_items`` keeps Responses-API output items (reasoning, function calls) that must be
-    sent back on the next turn.
+    ``output_items`` keeps Responses-API output items other than messages (reasoning, function
+    calls, built-in tool calls such as ``web_search_call``); they are sent back on the next turn.
+    ``annotations`` keeps citations (``url_citation``, ``file_citation``, ...) of the answer text.
     """
 
     content: str | None
@@ -221,6 +267,7 @@ class CompletionResult:
     cached: bool = False
     provider: str | None = None
     attempts: tuple[Attempt, ...] = ()
+    annotations: tuple[Mapping[str, Any], ...] = ()
 
     @property
     def text(self) -> str:
@@ -266,6 +313,7 @@ class CompletionResult:
             "output_items": _thaw(list(self.output_items)),
             "provider": self.provider,
             "attempts": [a.to_dict() for a in self.attempts],
+            "annotations": _thaw(list(self.annotations)),
         }
 
     @classmethod
@@ -301,6 +349,7 @@ class CompletionResult:
             cached=cached,
             provider=data.get("provider"),
             attempts=tuple(Attempt.from_dict(a) for a in data.get("attempts") or ()),
+            annotations=freeze(list(data.get("annotations") or ())),
         )
 
 

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import types
-import typing
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping
 
-from ..errors import ConfigurationError
+from ..errors import ConfigurationError, StructuredOutputError, ToolError
 from ..models import ModelProfile, get_profile
 
-__all__ = ["coerce_messages", "coerce_tools", "check_reasoning_params", "response_format_spec", "parse_structured"]
+__all__ = ["check_reasoning_params", "coerce_messages", "coerce_tools", "parse_structured", "response_format_spec",
+           "with_parsed"]
 
 _ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
 # parameters gpt-5-family (reasoning) models reject on the wire
@@ -91,14 +90,17 @@ def response_format_spec(fmt: Any) -> tuple[dict[str, Any] | None, Any]:
     """Normalise response_format; returns (wire json_schema spec or None, target type for parsing).
 
     Accepts ``{"type": "json_schema", "json_schema": {...}}`` / ``{"type": "json_object"}`` as
-    they are, a bare JSON schema dict (wrapped, not strict), or a dataclass (strict schema;
-    ``result.parsed`` is then an instance).
+    they are, a bare JSON schema dict (wrapped, not strict), or a dataclass / TypedDict (its
+    schema from the one generator the tools use; strict unless a field can only be described
+    loosely, e.g. ``dict[str, int]``; ``result.parsed`` is then an instance).
     """
     if fmt is None:
         return None, None
-    if isinstance(fmt, type) and dataclasses.is_dataclass(fmt):
-        schema = dataclass_schema(fmt)
-        return {"type": "json_schema", "json_schema": {"name": fmt.__name__, "schema": schema, "strict": True}}, fmt
+    # the one schema generator and converter are the tools' (imported here: the tools package is heavy)
+    from ..tools._schema import is_typeddict
+
+    if isinstance(fmt, type) and (dataclasses.is_dataclass(fmt) or is_typeddict(fmt)):
+        return {"type": "json_schema", "json_schema": {"name": fmt.__name__, **_strict_schema(fmt)}}, fmt
     if isinstance(fmt, Mapping):
         if fmt.get("type") in ("json_schema", "json_object", "text"):
             return dict(fmt), dict
@@ -106,62 +108,74 @@ def response_format_spec(fmt: Any) -> tuple[dict[str, Any] | None, Any]:
             name = str(fmt.get("title") or "response")
             return {"type": "json_schema", "json_schema": {"name": name, "schema": dict(fmt)}}, dict
     raise ConfigurationError(
-        "response_format must be a dataclass, a JSON schema dict, or an OpenAI response_format dict")
+        "response_format must be a dataclass, a TypedDict, a JSON schema dict, or an OpenAI response_format dict")
 
 
-def dataclass_schema(cls: type) -> dict[str, Any]:
-    """A strict JSON schema for a dataclass (every field required, no extra properties)."""
-    hints = typing.get_type_hints(cls)
-    props = {f.name: _type_schema(hints.get(f.name, Any)) for f in dataclasses.fields(cls)}
-    return {"type": "object", "properties": props, "required": list(props), "additionalProperties": False}
+def _strict_schema(tp: type) -> dict[str, Any]:
+    """``{"schema": ..., "strict": ...}``: strict mode needs every object closed, so a type with a
+    free-form mapping (``dict[str, int]``) or ``Any`` is sent non-strict rather than rejected by the API."""
+    from ..tools._schema import type_to_schema
 
-
-_SIMPLE = {str: "string", int: "integer", float: "number", bool: "boolean"}
-
-
-def _type_schema(tp: Any) -> dict[str, Any]:
-    if tp in _SIMPLE:
-        return {"type": _SIMPLE[tp]}
-    if tp is type(None):
-        return {"type": "null"}
-    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
-        return dataclass_schema(tp)
-    origin = typing.get_origin(tp)
-    args = typing.get_args(tp)
-    if origin in (list, tuple, Sequence, set, frozenset):
-        return {"type": "array", "items": _type_schema(args[0] if args else Any)}
-    if origin is typing.Literal:
-        return {"enum": list(args)}
-    if origin in (typing.Union, types.UnionType):
-        return {"anyOf": [_type_schema(a) for a in args]}
-    if origin is dict:
-        return {"type": "object"}
-    if tp is Any:
-        return {}
-    raise ConfigurationError(f"cannot build a JSON schema for field type {tp!r}")
+    try:
+        return {"schema": type_to_schema(tp, strict=True), "strict": True}
+    except ToolError:
+        pass
+    try:
+        return {"schema": type_to_schema(tp, strict=False), "strict": False}
+    except ToolError as exc:
+        raise ConfigurationError(f"response_format {tp.__name__}: {exc}") from exc
 
 
 def parse_structured(content: str | None, target: Any) -> Any:
-    """Decode structured output; None when there is no content (e.g. a refusal)."""
+    """Decode structured output into ``target`` (a dataclass, a TypedDict or ``dict``).
+
+    None when there is no content. Invalid JSON, or JSON that does not fit the target's schema
+    (a missing field, a wrong type), raises StructuredOutputError carrying the raw text.
+    """
     if target is None or content is None:
         return None
     try:
         data = json.loads(content)
-    except ValueError:
-        return None
-    if isinstance(target, type) and dataclasses.is_dataclass(target):
-        return _build(target, data)
-    return data
+    except (ValueError, RecursionError) as exc:
+        raise StructuredOutputError(f"the structured output is not valid JSON ({exc}); raw text starts with "
+                                    f"{content[:200]!r}", raw_text=content) from exc
+    if target is dict:
+        return data
+    from ..tools._schema import convert_value, type_to_schema
+    from ..tools._validate import validate
+
+    problems = validate(data, type_to_schema(target))
+    if problems:
+        raise StructuredOutputError(f"the structured output does not match {target.__name__}: "
+                                    f"{'; '.join(problems)}", raw_text=content)
+    try:
+        return convert_value(data, target)
+    except (ValueError, TypeError, ToolError) as exc:
+        raise StructuredOutputError(f"the structured output does not fit {target.__name__}: {exc}",
+                                    raw_text=content) from exc
 
 
-def _build(tp: Any, data: Any) -> Any:
-    if isinstance(tp, type) and dataclasses.is_dataclass(tp) and isinstance(data, Mapping):
-        hints = typing.get_type_hints(tp)
-        return tp(**{f.name: _build(hints.get(f.name, Any), data.get(f.name))
-                     for f in dataclasses.fields(tp) if f.name in data})
-    origin = typing.get_origin(tp)
-    if origin in (list, tuple) and isinstance(data, list):
-        args = typing.get_args(tp)
-        items = [_build(args[0] if args else Any, x) for x in data]
-        return tuple(items) if origin is tuple else items
-    return data
+def with_parsed(result: Any, target: Any) -> Any:
+    """``result`` with ``parsed`` set from its content (a refusal or a tool call leaves it None).
+
+    Raises StructuredOutputError (``.result`` holds the unparsed result) when the content is
+    missing without a refusal, is not JSON, or does not fit the target.
+    """
+    if target is None:
+        return result
+    if result.refusal or (result.content is None and result.tool_calls):
+        return dataclasses.replace(result, parsed=None)
+    if not result.content:
+        raise StructuredOutputError(
+            f"structured output was requested but the reply has no content (finish_reason={result.finish_reason!r})",
+            raw_text=result.content or "", result=result, request_id=result.request_id)
+    try:
+        parsed = parse_structured(result.content, target)
+    except StructuredOutputError as exc:
+        exc.result = result
+        exc.request_id = result.request_id
+        if result.finish_reason == "length":
+            exc.args = (f"{exc} (the reply was cut off: finish_reason='length'; raise max_completion_tokens)",)
+            exc.message = exc.args[0]
+        raise
+    return dataclasses.replace(result, parsed=parsed)

@@ -8,11 +8,12 @@ them back as they are (the API needs reasoning items next to their function call
 
 from __future__ import annotations
 
-import json
+import os
 from typing import Any, Mapping
 
 from .._sse import ServerSentEvent
-from ._chat import build_result
+from ._body import check_error_envelope, decode_event, feed_guarded, guarded, want, want_str
+from ._chat import _arguments, _id_seed, _unique_ids, build_result, synthetic_call_id
 from ..errors import ConfigurationError, LLMClientError, StreamError
 from ..models import ModelProfile
 from ..types import Choice, CompletionResult, StreamEvent, StreamEventType, ToolCall, Usage
@@ -23,7 +24,8 @@ E = StreamEventType
 _RENAMED = {"max_completion_tokens": "max_output_tokens", "max_tokens": "max_output_tokens"}
 # chat parameters the Responses API has no equivalent for: refuse rather than drop silently
 _UNSUPPORTED = ("stop", "seed", "logprobs", "frequency_penalty", "presence_penalty", "logit_bias", "stream_options")
-_PASS_BACK = ("reasoning", "function_call")
+# output items that are not kept in output_items (everything else is, and is sent back next turn)
+_NOT_KEPT = ("message",)
 
 
 def _plain(value: Any) -> Any:
@@ -143,6 +145,7 @@ class ResponsesProtocol:
     """``/responses``: OpenAI's recommended API for the gpt-5 family."""
 
     name = "responses"
+    label = "Responses API response"
     endpoint = "/responses"
 
     def build(self, profile: ModelProfile, messages: list[dict[str, Any]], params: dict[str, Any]) -> dict[str, Any]:
@@ -208,46 +211,89 @@ def _finish(status: str | None, details: Any, has_calls: bool) -> str:
 
 def _build(texts: list[str], refusals: list[str], calls: list[ToolCall], reasoning: str | None,
            items: list[Any], usage: Usage, profile: ModelProfile, *, finish: str | None, model: str | None,
-           request_id: str | None, response_id: str | None, raw: Any) -> CompletionResult:
+           request_id: str | None, response_id: str | None, raw: Any, annotations: Any = ()) -> CompletionResult:
     content = "".join(texts) if texts else (None if calls or refusals else "")
     refusal = "".join(refusals) or None
     return build_result([Choice(0, content, tuple(calls), finish, refusal)], usage, profile, model=model,
                         request_id=request_id, raw=raw, response_id=response_id, reasoning=reasoning or None,
-                        output_items=items)
+                        output_items=items, annotations=annotations)
 
 
 def parse_responses_response(data: Mapping[str, Any], profile: ModelProfile,
                              request_id: str | None = None) -> CompletionResult:
-    """A ``response`` JSON object -> CompletionResult (raises LLMClientError when it failed)."""
-    if data.get("status") == "failed":
+    """A ``response`` JSON object -> CompletionResult (raises LLMClientError when it failed,
+    APIResponseValidationError when the body is not a response)."""
+    if isinstance(data, Mapping) and data.get("status") == "failed":
         err = data.get("error") or {}
-        raise LLMClientError(f"the response failed: {err.get('message') or err}")
+        raise LLMClientError(f"the response failed: {err.get('message') if isinstance(err, Mapping) else err}")
+    check_error_envelope(data, ResponsesProtocol.label, request_id)
+    return guarded(ResponsesProtocol.label, data, request_id, _parse_response, data, profile, request_id)
+
+
+def _parse_response(data: Any, profile: ModelProfile, request_id: str | None) -> CompletionResult:
+    want(data, Mapping, "the body")
     texts: list[str] = []
     refusals: list[str] = []
-    calls: list[ToolCall] = []
     reasoning: list[str] = []
+    annotations: list[Any] = []
+    output = [want(it, Mapping, f"output[{i}]") for i, it in enumerate(want(data.get("output"), list, "output"))]
+    ids = _call_ids(output, _id_seed(data))
     items: list[Any] = []
-    for item in data.get("output") or ():
-        kind = item.get("type")
+    calls: list[ToolCall] = []
+    for i, item in enumerate(output):
+        kind = want_str(item.get("type"), f"output[{i}].type")
         if kind == "message":
-            for part in item.get("content") or ():
+            for j, part in enumerate(want(item.get("content"), list, f"output[{i}].content", optional=True) or ()):
+                want(part, Mapping, f"output[{i}].content[{j}]")
                 if part.get("type") == "output_text":
-                    texts.append(part.get("text", ""))
+                    texts.append(want_str(part.get("text"), f"output[{i}].content[{j}].text") or "")
+                    annotations.extend(want(part.get("annotations"), list, "annotations", optional=True) or ())
                 elif part.get("type") == "refusal":
-                    refusals.append(part.get("refusal", ""))
-        elif kind == "function_call":
-            calls.append(ToolCall.from_raw(item.get("call_id", ""), item.get("name", ""), item.get("arguments", "")))
-        if kind == "reasoning":
-            reasoning.extend(s.get("text", "") for s in item.get("summary") or () if s.get("text"))
-        if kind in _PASS_BACK:
-            items.append(_plain(item))
+                    refusals.append(want_str(part.get("refusal"), f"output[{i}].content[{j}].refusal") or "")
+            continue
+        if kind == "function_call":
+            item = {**item, "call_id": ids[i]}
+            calls.append(ToolCall.from_raw(ids[i], want_str(item.get("name"), f"output[{i}].name") or "",
+                                           _arguments(item.get("arguments"), f"output[{i}].arguments")))
+        elif kind == "reasoning":
+            reasoning.extend(_reasoning_texts(item, f"output[{i}]"))
+        items.append(_plain(item))
     return _build(texts, refusals, calls, "\n\n".join(reasoning), items, Usage.from_api(data.get("usage")), profile,
                   finish=_finish(data.get("status"), data.get("incomplete_details"), bool(calls)),
-                  model=data.get("model"), request_id=request_id, response_id=data.get("id"), raw=data)
+                  model=want_str(data.get("model"), "model"), request_id=request_id,
+                  response_id=want_str(data.get("id"), "id"), raw=data, annotations=annotations)
+
+
+def _reasoning_texts(item: Mapping[str, Any], where: str) -> list[str]:
+    """Summary paragraphs, else the raw ``reasoning_text`` parts (gpt-oss via OpenRouter, vLLM)."""
+    out = []
+    for key, kind in (("summary", "summary_text"), ("content", "reasoning_text")):
+        for j, part in enumerate(want(item.get(key), list, f"{where}.{key}", optional=True) or ()):
+            want(part, Mapping, f"{where}.{key}[{j}]")
+            text = want_str(part.get("text"), f"{where}.{key}[{j}].text")
+            if text and part.get("type", kind) == kind:
+                out.append(text)
+        if out:
+            break
+    return out
+
+
+def _call_ids(output: list[Mapping[str, Any]], seed: str) -> dict[int, str]:
+    """output index -> a unique call_id for each function_call item (synthetic when missing)."""
+    positions = [i for i, it in enumerate(output) if it.get("type") == "function_call"]
+    raw = [want_str(output[i].get("call_id"), f"output[{i}].call_id") for i in positions]
+    return dict(zip(positions, _unique_ids(raw, seed, 0)))
 
 
 class ResponsesAccumulator:
-    """Feeds on SSE events of a Responses stream; returns StreamEvents; ``result()`` assembles."""
+    """Feeds on SSE events of a Responses stream; returns StreamEvents; ``result()`` assembles.
+
+    Summary and raw (``reasoning_text``) reasoning deltas become REASONING events; citations
+    (``output_text.annotation.added``) and built-in tool items (web/file search, code
+    interpreter, MCP, ...) are kept on the result and surfaced as META events
+    (``{"event": "annotation", ...}`` / ``{"event": "output_item", ...}``). The final ``response``
+    object is kept as ``result().raw``. A malformed event raises StreamError with the partial.
+    """
 
     def __init__(self, profile: ModelProfile, request_id: str | None = None) -> None:
         self.profile = profile
@@ -260,47 +306,60 @@ class ResponsesAccumulator:
         self._meta_sent = False
         self._text: list[str] = []
         self._refusal: list[str] = []
-        self._reasoning: dict[tuple[str, int], list[str]] = {}  # (item id, summary index) -> parts
+        self._reasoning: dict[tuple[str, str, int], list[str]] = {}  # (item id, kind, index) -> parts
         self._calls: dict[str, list[Any]] = {}  # item id -> [call_id, name, [arg parts], ended, final args]
-        self._items: dict[int, Any] = {}  # output_index -> finished pass-back item
+        self._items: dict[int, Any] = {}  # output_index -> finished item kept in output_items
+        self._annotations: list[Any] = []
+        self._raw: Any = None
+        self._seed = os.urandom(8).hex()
+
+    complete_without_done = False  # a Responses stream is finished only by response.completed
 
     def feed(self, sse: ServerSentEvent) -> list[StreamEvent]:
-        try:
-            ev = json.loads(sse.data)
-        except ValueError as exc:
-            raise StreamError(f"malformed stream event (not JSON): {sse.data[:200]!r}", partial=self.result(),
-                              request_id=self.request_id) from exc
-        if not isinstance(ev, dict):
-            raise StreamError(f"malformed stream event: {sse.data[:200]!r}", partial=self.result(),
-                              request_id=self.request_id)
+        data = sse.data
+        if data.strip() == "[DONE]":
+            return []  # some compatible servers end with it; only response.completed finishes
+        ev = decode_event(self, data)
         kind = ev.get("type") or sse.event
+        if "error" in ev and kind in (None, "message") and ev.get("error"):
+            kind = "error"  # {"error": {...}} without a type: an in-band error all the same
         handler = _HANDLERS.get(kind)
-        return handler(self, ev) if handler is not None else []
+        if handler is None:
+            return []
+        return feed_guarded(self, data, handler, self, ev)
 
     # -- event handlers --------------------------------------------------------------------
     def _meta(self, ev: Mapping[str, Any]) -> list[StreamEvent]:
-        resp = ev.get("response") or {}
-        self.model = resp.get("model") or self.model
-        self.id = resp.get("id") or self.id
+        resp = want(ev.get("response"), Mapping, "response", optional=True) or {}
+        self.model = want_str(resp.get("model"), "response.model") or self.model
+        self.id = want_str(resp.get("id"), "response.id") or self.id
+        if self.id:
+            self._seed = self.id
         if self._meta_sent:
             return []
         self._meta_sent = True
         return [StreamEvent(E.META, {"model": self.model, "id": self.id, "request_id": self.request_id})]
 
     def _text_delta(self, ev: Mapping[str, Any]) -> list[StreamEvent]:
-        delta = ev.get("delta") or ""
+        delta = want_str(ev.get("delta"), "delta") or ""
         if not delta:
             return []
         self._text.append(delta)
         return [StreamEvent(E.TOKEN, delta)]
 
     def _refusal_delta(self, ev: Mapping[str, Any]) -> list[StreamEvent]:
-        self._refusal.append(ev.get("delta") or "")
+        self._refusal.append(want_str(ev.get("delta"), "delta") or "")
         return []
 
     def _reasoning_delta(self, ev: Mapping[str, Any]) -> list[StreamEvent]:
-        delta = ev.get("delta") or ""
-        key = (str(ev.get("item_id")), int(ev.get("summary_index") or 0))
+        return self._reasoning_part(ev, "summary", ev.get("summary_index"))
+
+    def _reasoning_text_delta(self, ev: Mapping[str, Any]) -> list[StreamEvent]:
+        return self._reasoning_part(ev, "content", ev.get("content_index"))
+
+    def _reasoning_part(self, ev: Mapping[str, Any], kind: str, index: Any) -> list[StreamEvent]:
+        delta = want_str(ev.get("delta"), "delta") or ""
+        key = (str(ev.get("item_id")), kind, int(want(index, int, "index", optional=True) or 0))
         parts = self._reasoning.get(key)
         if parts is None:
             parts = self._reasoning[key] = []
@@ -311,16 +370,34 @@ class ResponsesAccumulator:
         parts.append(delta)
         return [StreamEvent(E.REASONING, delta)]
 
+    def _annotation(self, ev: Mapping[str, Any]) -> list[StreamEvent]:
+        ann = want(ev.get("annotation"), Mapping, "annotation")
+        self._annotations.append(_plain(ann))
+        return [StreamEvent(E.META, {"event": "annotation", "annotation": _plain(ann),
+                                     "item_id": ev.get("item_id"), "output_index": ev.get("output_index")})]
+
     def _item_added(self, ev: Mapping[str, Any]) -> list[StreamEvent]:
-        item = ev.get("item") or {}
-        if item.get("type") != "function_call":
-            return []
+        item = want(ev.get("item"), Mapping, "item", optional=True) or {}
+        kind = want_str(item.get("type"), "item.type")
+        if kind != "function_call":
+            if kind in ("message", "reasoning", None):
+                return []
+            return [StreamEvent(E.META, {"event": "output_item", "status": "added", "item": _plain(item),
+                                         "output_index": ev.get("output_index")})]
         k = len(self._calls)
-        call = [item.get("call_id") or item.get("id") or f"call_{k}", item.get("name") or "", [], False, None]
-        self._calls[str(item.get("id") or k)] = call
+        taken = {c[0] for c in self._calls.values()}
+        cid = want_str(item.get("call_id"), "item.call_id") or synthetic_call_id(self._seed, 0, k)
+        n = 0
+        base = cid
+        while cid in taken:
+            n += 1
+            cid = f"{base}_{k}" if n == 1 else f"{base}_{k}_{n}"
+        call = [cid, want_str(item.get("name"), "item.name") or "", [], False, None]
+        item_key = str(item.get("id") or k)
+        self._calls[item_key] = call
         out = [StreamEvent(E.TOOL_CALL_START, {"index": k, "id": call[0], "name": call[1]})]
         if item.get("arguments"):
-            out.extend(self._args(str(item.get("id")), item["arguments"]))
+            out.extend(self._args(item_key, _arguments(item["arguments"], "item.arguments")))
         return out
 
     def _args(self, item_id: str, delta: str) -> list[StreamEvent]:
@@ -331,7 +408,7 @@ class ResponsesAccumulator:
         return [StreamEvent(E.TOOL_CALL_DELTA, {"index": list(self._calls).index(item_id), "arguments": delta})]
 
     def _args_delta(self, ev: Mapping[str, Any]) -> list[StreamEvent]:
-        return self._args(str(ev.get("item_id")), ev.get("delta") or "")
+        return self._args(str(ev.get("item_id")), want_str(ev.get("delta"), "delta") or "")
 
     def _args_done(self, ev: Mapping[str, Any]) -> list[StreamEvent]:
         call = self._calls.get(str(ev.get("item_id")))
@@ -340,31 +417,43 @@ class ResponsesAccumulator:
         return []
 
     def _item_done(self, ev: Mapping[str, Any]) -> list[StreamEvent]:
-        item = ev.get("item") or {}
-        kind = item.get("type")
-        if kind in _PASS_BACK:
-            self._items[int(ev.get("output_index", len(self._items)))] = _plain(item)
+        item = want(ev.get("item"), Mapping, "item", optional=True) or {}
+        kind = want_str(item.get("type"), "item.type")
+        index = want(ev.get("output_index"), int, "output_index", optional=True)
+        index = len(self._items) if index is None else index
+        call = self._calls.get(str(item.get("id"))) if kind == "function_call" else None
+        if kind not in _NOT_KEPT and kind is not None:
+            kept = _plain(item)
+            if call is not None:
+                kept["call_id"] = call[0]  # the (possibly synthetic or de-duplicated) id we use
+            self._items[index] = kept
         if kind == "reasoning" and not any(k[0] == str(item.get("id")) for k in self._reasoning):
-            for i, s in enumerate(item.get("summary") or ()):
-                if s.get("text"):
-                    sep = "\n\n" if self._reasoning else ""
-                    self._reasoning[(str(item.get("id")), i)] = [sep + s["text"]]
+            for i, text in enumerate(_reasoning_texts(item, "item")):
+                sep = "\n\n" if self._reasoning else ""
+                self._reasoning[(str(item.get("id")), "done", i)] = [sep + text]
+        if kind == "message":
+            for part in want(item.get("content"), list, "item.content", optional=True) or ():
+                if isinstance(part, Mapping) and part.get("annotations") and not self._annotations:
+                    self._annotations.extend(_plain(part["annotations"]))
         if kind != "function_call":
-            return []
-        call = self._calls.get(str(item.get("id")))
+            if kind in ("message", "reasoning", None):
+                return []
+            return [StreamEvent(E.META, {"event": "output_item", "status": "done", "item": _plain(item),
+                                         "output_index": index})]
         if call is None or call[3]:
             return []
         call[3] = True
         if isinstance(item.get("arguments"), str):
             call[4] = item["arguments"]
-        call[1] = item.get("name") or call[1]
+        call[1] = want_str(item.get("name"), "item.name") or call[1]
         return [StreamEvent(E.TOOL_CALL_END, self._tool_call(call))]
 
     def _completed(self, ev: Mapping[str, Any]) -> list[StreamEvent]:
-        resp = ev.get("response") or {}
+        resp = want(ev.get("response"), Mapping, "response", optional=True) or {}
         self.finished = True
-        self.model = resp.get("model") or self.model
-        self.id = resp.get("id") or self.id
+        self._raw = resp or None
+        self.model = want_str(resp.get("model"), "response.model") or self.model
+        self.id = want_str(resp.get("id"), "response.id") or self.id
         self.usage = Usage.from_api(resp.get("usage"))
         self.finish_reason = _finish(resp.get("status"), resp.get("incomplete_details"), bool(self._calls))
         out = self._end_open_calls()
@@ -372,11 +461,15 @@ class ResponsesAccumulator:
         return out
 
     def _failed(self, ev: Mapping[str, Any]) -> list[StreamEvent]:
-        err = (ev.get("response") or {}).get("error") or ev.get("error") or ev
-        msg = err.get("message") if isinstance(err, Mapping) else str(err)
-        usage = (ev.get("response") or {}).get("usage")
+        resp = ev.get("response") if isinstance(ev.get("response"), Mapping) else {}
+        err = resp.get("error") or ev.get("error") or ev
+        msg = (err.get("message") or err.get("code") or err) if isinstance(err, Mapping) else str(err)
+        usage = resp.get("usage")
         if usage:
-            self.usage = Usage.from_api(usage)
+            try:
+                self.usage = Usage.from_api(usage)
+            except ValueError:
+                pass  # the error is what the caller needs to see
         raise StreamError(f"error event in stream: {msg}", partial=self.result(), request_id=self.request_id,
                           body=ev)
 
@@ -399,15 +492,18 @@ class ResponsesAccumulator:
         items = [self._items[k] for k in sorted(self._items)]
         return _build(self._text, self._refusal, calls, reasoning, items, self.usage or Usage(), self.profile,
                       finish=self.finish_reason, model=self.model, request_id=self.request_id,
-                      response_id=self.id, raw=None)
+                      response_id=self.id, raw=self._raw, annotations=self._annotations)
 
 
 _HANDLERS = {
     "response.created": ResponsesAccumulator._meta,
     "response.in_progress": ResponsesAccumulator._meta,
+    "response.queued": ResponsesAccumulator._meta,
     "response.output_text.delta": ResponsesAccumulator._text_delta,
+    "response.output_text.annotation.added": ResponsesAccumulator._annotation,
     "response.refusal.delta": ResponsesAccumulator._refusal_delta,
     "response.reasoning_summary_text.delta": ResponsesAccumulator._reasoning_delta,
+    "response.reasoning_text.delta": ResponsesAccumulator._reasoning_text_delta,
     "response.output_item.added": ResponsesAccumulator._item_added,
     "response.function_call_arguments.delta": ResponsesAccumulator._args_delta,
     "response.function_call_arguments.done": ResponsesAccumulator._args_done,

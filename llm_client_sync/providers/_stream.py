@@ -253,7 +253,7 @@ class _Run:
                         reading = True
                     if self.closed:
                         return
-                    if not acc.finished:
+                    if not acc.finished and not getattr(acc, "complete_without_done", False):
                         raise StreamError("stream ended before its final event (connection closed early)",
                                           request_id=self.request_id)
                 except SSELineTooLong:

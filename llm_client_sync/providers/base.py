@@ -14,12 +14,13 @@ import os
 import time
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping, Protocol, runtime_checkable
 
-from ..errors import ConfigurationError, LLMClientError
+from ..errors import ConfigurationError
 from ..models import ModelProfile, get_profile
 from ..observe import budget as _budget
 from ..observe import hooks as _hooks
 from ..transport import RetryPolicy, Timeout, Transport
-from ._params import check_reasoning_params, coerce_messages, coerce_tools, parse_structured, response_format_spec
+from ._body import decode_json
+from ._params import check_reasoning_params, coerce_messages, coerce_tools, response_format_spec, with_parsed
 from ._stream import Stream, replay_events
 
 if TYPE_CHECKING:
@@ -258,10 +259,8 @@ class BaseProvider:
         try:
             resp = self.transport.request("POST", self._protocol.path(self.model, False), json=body,
                                           **_per_call(timeout, retry))
-            try:
-                data = resp.json()
-            except ValueError as exc:
-                raise LLMClientError(f"the server answered with a body that is not JSON: {resp.text[:200]!r}") from exc
+            label = getattr(self._protocol, "label", None) or f"{self._protocol.name} response"
+            data = decode_json(resp.content, label, resp.request_id)
             result = self._stamp(self._protocol.parse(data, self.profile, resp.request_id))
         except BaseException:
             self._settle(reservation, None)
@@ -438,6 +437,4 @@ def _build_cache(cache: Any, embed_fn: Any, config: dict[str, Any]) -> Any:
 
 
 def _with_parsed(result: "CompletionResult", target: Any) -> "CompletionResult":
-    if target is None:
-        return result
-    return dataclasses.replace(result, parsed=parse_structured(result.content, target))
+    return with_parsed(result, target)

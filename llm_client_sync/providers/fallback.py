@@ -4,6 +4,7 @@ Which failures move on (the rest reach the caller at once, with their reason):
 
 ====================================================  ==========================================
 connection error, timeout (first byte, read, total)   next provider
+a 2xx body that is not the API's (not JSON, ...)       next provider
 408, 409, 429, 5xx (after the provider's own retries,  next provider
 or at once when retry-after > ``max_retry_after``)
 stream cut, stalled (idle timeout), malformed, error   next provider (the answer restarts there)
@@ -19,10 +20,11 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
-from typing import Any, Callable, Generator, Iterable, Iterator
+from typing import Any, Callable, Generator, Iterable, Iterator, Mapping
 
 from ..errors import (
     APIConnectionError,
+    APIResponseValidationError,
     APIStatusError,
     APITimeoutError,
     ConfigurationError,
@@ -30,6 +32,7 @@ from ..errors import (
     LLMClientError,
     RateLimitTimeoutError,
     StreamError,
+    StructuredOutputError,
 )
 from ..observe import hooks as _hooks
 from ..transport import Timeout, is_retryable
@@ -61,8 +64,8 @@ def classify(exc: BaseException) -> str:
     fit) or ``"fatal"`` (the caller gets this error).
 
     Transient is what the transport's one predicate (``is_retryable``) says, plus every 429
-    (``insufficient_quota`` too: another provider's account may have quota) and a local
-    rate-limit wait that timed out."""
+    (``insufficient_quota`` too: another provider's account may have quota), a 2xx body that is
+    not the API's, and a local rate-limit wait that timed out."""
     if isinstance(exc, ContextWindowExceededError):
         return _CONTEXT
     if _error_code(exc) in _FILTER_CODES:
@@ -73,6 +76,8 @@ def classify(exc: BaseException) -> str:
                                                     or any(p in message for p in _CONTEXT_PHRASES)):
             return _CONTEXT
         return _NEXT if exc.status_code == 429 or is_retryable(exc) else _FATAL
+    if isinstance(exc, APIResponseValidationError) and not isinstance(exc, StructuredOutputError):
+        return _NEXT  # a 2xx body that is not the API's (a proxy's HTML page, a broken server)
     if isinstance(exc, RateLimitTimeoutError) or is_retryable(exc):
         return _NEXT
     return _FATAL
@@ -137,6 +142,8 @@ class FallbackProvider:
         self.max_retry_after = float(max_retry_after)
         self.breakers = tuple(CircuitBreaker(failure_threshold, cooldown, clock=clock) for _ in members)
         self._clock = clock
+        self._settings = {"max_retry_after": self.max_retry_after, "failure_threshold": failure_threshold,
+                          "cooldown": float(cooldown)}
 
     @property
     def model(self) -> str:
@@ -161,6 +168,34 @@ class FallbackProvider:
         """Close every provider of the chain."""
         for p in self.providers:
             p.close()
+
+    # -- configuration for other processes ---------------------------------------------------
+    def to_config(self) -> dict[str, Any]:
+        """A JSON-able configuration of the chain and its members (no API keys), for process and
+        cluster executors; ``from_config`` rebuilds it (breakers start closed there)."""
+        members = []
+        for i, p in enumerate(self.providers):
+            if not callable(getattr(p, "to_config", None)):
+                raise ConfigurationError(f"providers[{i}] ({type(p).__name__}) has no to_config(): "
+                                         "the chain cannot be rebuilt in another process")
+            cls = type(p)
+            members.append({"class": f"{cls.__module__}:{cls.__qualname__}", "config": p.to_config()})
+        timeout = dataclasses.asdict(self.timeout) if self.timeout is not None else None
+        return {"providers": members, "timeout": timeout, **self._settings}
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any], **overrides: Any) -> "FallbackProvider":
+        import importlib
+
+        members = []
+        for m in config["providers"]:
+            module, _, name = str(m["class"]).partition(":")
+            klass = getattr(importlib.import_module(module), name, None)
+            if not (isinstance(klass, type) and issubclass(klass, (BaseProvider, FallbackProvider))):
+                raise ConfigurationError(f"{m['class']!r} is not a provider class of this library")
+            members.append(klass.from_config(m["config"]))
+        settings = {k: v for k, v in config.items() if k != "providers"}
+        return cls(members, **{**settings, **overrides})
 
     # -- calls -----------------------------------------------------------------------------
     def complete(self, prompt: Any = None, *, timeout: Timeout | float | None = None,

@@ -5,17 +5,15 @@ Flow: build the body (pure) -> cache -> rate limiter -> transport -> parse (pure
 
 from __future__ import annotations
 
-import array
-import base64
 import os
-import sys
 from typing import Any, Iterable, Mapping
 
-from ..errors import ConfigurationError, LLMClientError
+from ..errors import ConfigurationError
 from ..models import ModelProfile, get_profile
 from ..observe import hooks as _hooks
 from ..transport import RetryPolicy, Timeout
 from ..types import EmbeddingResult, Usage
+from ._body import decode_json, parse_embeddings
 from ._chat import ChatProtocol
 from .base import BaseProvider
 
@@ -164,12 +162,9 @@ class OpenAIProvider(BaseProvider):
                 return hit
         reservation = self._acquire(body, profile)
         try:
-            data = self.transport.request("POST", "/embeddings", json=body).json()
-            rows = sorted(data.get("data") or [], key=lambda d: d.get("index", 0))
-            if len(rows) != len(body["input"]):
-                raise LLMClientError(f"embeddings: asked for {len(body['input'])} vectors, got {len(rows)}")
-            result = EmbeddingResult(tuple(_decode_vector(r.get("embedding")) for r in rows),
-                                     Usage.from_api(data.get("usage")), data.get("model"))
+            resp = self.transport.request("POST", "/embeddings", json=body)
+            data = decode_json(resp.content, "embeddings response", resp.request_id)
+            result = EmbeddingResult(*parse_embeddings(data, len(body["input"]), resp.request_id))
         except BaseException:
             self._settle(reservation, None)
             raise
@@ -194,14 +189,3 @@ def _embed_batches(items: list[str]) -> Iterable[list[str]]:
     if batch:
         yield batch
 
-
-def _decode_vector(value: Any) -> list[float]:
-    if isinstance(value, str):
-        arr = array.array("f")
-        arr.frombytes(base64.b64decode(value))
-        if sys.byteorder == "big":
-            arr.byteswap()  # the API sends little-endian float32
-        return arr.tolist()
-    if isinstance(value, list):
-        return [float(x) for x in value]
-    raise LLMClientError(f"embedding has an unexpected type: {type(value).__name__}")

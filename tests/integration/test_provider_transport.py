@@ -122,11 +122,12 @@ def test_first_token_arrives_before_the_stream_ends(server, framing):
     assert first < 0.6
 
 
-def test_stream_without_done_raises_with_partial(server):
+def test_stream_without_done_after_finish_reason_is_finished(server):
+    # issue 14: like the official SDK, a body that ends cleanly after every choice finished is complete
     server.add_text("alpha beta gamma", omit_done=True)
-    with pytest.raises(StreamError) as info:
-        list(provider(server).stream("x"))
-    assert info.value.partial.content == "alpha beta gamma"
+    events = list(provider(server).stream("x"))
+    assert events[-1].type is E.DONE and events[-1].data.content == "alpha beta gamma"
+    assert events[-1].data.finish_reason == "stop"
 
 
 def test_stream_connection_drop_yields_error_event_then_raises(server):
