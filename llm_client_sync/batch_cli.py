@@ -1,139 +1,14 @@
-"""``python -m llm_client_sync batch input.jsonl --out results.jsonl``: the batch runner from the shell.
-
-Each input line is a prompt (JSON string), a message list, or a dict of complete() params with
-an optional ``id``. The output has one line per item in input order:
-``{"index", "id", "ok", "attempts", "result", "error"}``.
-"""
+"""Deprecated: moved to ``llm_client_sync.batch`` (this path works for one more release)."""
 
 from __future__ import annotations
 
-import argparse
-import json
-import os
-import sys
-from typing import Any, Iterator, Sequence
+import warnings
 
-__all__ = ["add_batch_arguments", "main_batch", "run_batch_cli"]
+from .batch.cli import *  # noqa: F401,F403
+from .batch.cli import __all__  # noqa: F401
 
+warnings.warn("llm_client_sync.batch_cli is deprecated; import from llm_client_sync.batch "
+              "(or llm_client_sync)", DeprecationWarning, stacklevel=2)
 
-class JsonlItems:
-    """A JSONL file as a lazily read, sized iterable of items (memory stays flat)."""
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-        with open(path, "rb") as fh:
-            self._len = sum(1 for line in fh if line.strip())
-
-    def __len__(self) -> int:
-        return self._len
-
-    def __iter__(self) -> Iterator[Any]:
-        with open(self.path, encoding="utf-8") as fh:
-            for n, line in enumerate(fh, 1):
-                if line.strip():
-                    try:
-                        yield json.loads(line)
-                    except ValueError as exc:
-                        from .errors import ConfigurationError
-
-                        raise ConfigurationError(f"{self.path}:{n}: not valid JSON ({exc})") from exc
-
-
-def add_batch_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """Add the ``batch`` subcommand's arguments to a parser (for cli.py's subparsers)."""
-    parser.add_argument("input", help="JSONL file: one prompt, message list or params dict per line")
-    parser.add_argument("--out", required=True, help="where to write the results (JSONL, input order)")
-    parser.add_argument("--model", default=os.environ.get("LLM_CLIENT_SYNC_MODEL", "gpt-5-nano"))
-    parser.add_argument("--workers", type=int, default=16, help="concurrent requests (default 16)")
-    parser.add_argument("--checkpoint", default=None,
-                        help="checkpoint file (default: OUT.checkpoint.jsonl); rerun to resume")
-    parser.add_argument("--base-url", default=None, help="API base URL (default OPENAI_BASE_URL or OpenAI)")
-    parser.add_argument("--retries", type=int, default=1, help="extra tries per item for transient errors")
-    parser.add_argument("--rpm", type=int, default=None, help="requests per minute limit")
-    parser.add_argument("--tpm", type=int, default=None, help="tokens per minute limit")
-    parser.add_argument("--max-completion-tokens", type=int, default=None)
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    parser.add_argument("--batch-api", action="store_true",
-                        help="use the OpenAI Batch API (half price, results within 24 h)")
-    parser.add_argument("--poll-interval", type=float, default=5.0,
-                        help="with --batch-api: first seconds between status polls (grows to 60)")
-    return parser
-
-
-def main_batch(input_path: str, out_path: str, *, model: str = "gpt-5-nano", workers: int = 16,
-               checkpoint: str | None = None, base_url: str | None = None, api_key: str | None = None,
-               retries: int = 1, rpm: int | None = None, tpm: int | None = None,
-               max_completion_tokens: int | None = None, progress: bool = True, batch_api: bool = False,
-               poll_interval: float = 5.0, provider: Any = None) -> int:
-    """Run a JSONL batch file; returns an exit code (0 all succeeded, 1 some failed, 130 Ctrl-C)."""
-    from .batch import BatchRunner, write_results
-
-    items = JsonlItems(input_path)
-    checkpoint = checkpoint or f"{out_path}.checkpoint.jsonl"
-    params = {"max_completion_tokens": max_completion_tokens} if max_completion_tokens else {}
-    if provider is None:
-        from .providers.openai import OpenAIProvider
-        from .rate_limit import RateLimit
-
-        rate_limit = RateLimit(rpm=rpm, tpm=tpm) if (rpm or tpm) else None
-        provider = OpenAIProvider(model=model, api_key=api_key, base_url=base_url, rate_limit=rate_limit)
-    if batch_api:
-        from .batch_api import BatchAPIRunner
-
-        job = BatchAPIRunner(provider, state_path=f"{checkpoint}.batch.json", params=params,
-                             poll_interval=poll_interval,
-                             on_poll=lambda b: print(f"batch {b.get('id')}: {b.get('status')}", file=sys.stderr))
-        results = job.run(items)
-        tmp = f"{out_path}.tmp"
-        with open(tmp, "w", encoding="utf-8") as out:
-            for res in results:
-                out.write(json.dumps(res.to_dict(), ensure_ascii=False) + "\n")
-        os.replace(tmp, out_path)
-        failed = sum(1 for r in results if not r.ok)
-        print(f"{len(results)} items, {failed} failed -> {out_path}", file=sys.stderr)
-        return 1 if failed else 0
-    runner = BatchRunner(provider, max_workers=workers, checkpoint=checkpoint, params=params,
-                         retries=retries, progress=progress)
-    try:
-        for _ in runner.iter(items):
-            pass
-    except KeyboardInterrupt:
-        print(f"\ninterrupted; checkpoint {checkpoint} is valid, rerun the same command to resume",
-              file=sys.stderr)
-        return 130
-    count = write_results(checkpoint, out_path)
-    s = runner.stats
-    cost = f"${s.cost:.6f}" if s.cost is not None else "unknown"
-    print(f"{count} items ({s.succeeded} done now, {s.skipped} from checkpoint, {s.failed} failed); "
-          f"{s.usage.total_tokens} tokens, cost {cost} -> {out_path}", file=sys.stderr)
-    failed = sum(1 for _ in _failed_lines(out_path))
-    return 1 if failed else 0
-
-
-def _failed_lines(path: str) -> Iterator[int]:
-    with open(path, encoding="utf-8") as fh:
-        for n, line in enumerate(fh):
-            if line.strip() and not json.loads(line).get("ok"):
-                yield n
-
-
-def run_batch_cli(args: argparse.Namespace | Sequence[str] | None = None) -> int:
-    """Entry point for ``python -m llm_client_sync batch``: parsed args or an argv list."""
-    if not isinstance(args, argparse.Namespace):
-        parser = add_batch_arguments(argparse.ArgumentParser(prog="llm_client_sync batch"))
-        args = parser.parse_args(list(args) if args is not None else None)
-    from .errors import LLMClientError
-
-    try:
-        return main_batch(args.input, args.out, model=args.model, workers=args.workers,
-                          checkpoint=args.checkpoint, base_url=args.base_url, retries=args.retries,
-                          rpm=args.rpm, tpm=args.tpm, max_completion_tokens=args.max_completion_tokens,
-                          progress=not args.no_progress, batch_api=args.batch_api,
-                          poll_interval=args.poll_interval)
-    except (LLMClientError, OSError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":  # pragma: no cover
-    raise SystemExit(run_batch_cli())
+if __name__ == "__main__":  # pragma: no cover - ``python -m llm_client_sync.batch_cli`` still works
+    raise SystemExit(run_batch_cli())  # noqa: F405

@@ -25,6 +25,7 @@ __all__ = [
     "PermissionDeniedError",
     "RateLimitError",
     "RateLimitTimeoutError",
+    "RateLimiterUnavailableError",
     "RequestCancelledError",
     "ResponseTooLargeError",
     "StreamError",
@@ -235,6 +236,11 @@ class MissingDependencyError(LLMClientError, ImportError):
 
 class RateLimitTimeoutError(LLMClientError):
     """Waiting for rate-limit capacity took longer than the given timeout, or never can succeed."""
+
+
+class RateLimiterUnavailableError(LLMClientError):
+    """A shared rate limiter's store (Redis) cannot be reached and the limiter is set to fail
+    closed (``fallback="raise"``): no request is sent until the store answers again."""
 
 
 class ContextWindowExceededError(LLMClientError, ValueError):

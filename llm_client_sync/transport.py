@@ -28,6 +28,7 @@ import urllib3
 from requests.adapters import HTTPAdapter
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
+from ._version import __version__
 from .errors import (
     APIConnectionError,
     APIError,
@@ -58,7 +59,7 @@ __all__ = [
 
 log = logging.getLogger("llm_client_sync.transport")
 
-_USER_AGENT = "llm-client-sync/0.1.0"
+_USER_AGENT = f"llm-client-sync/{__version__}"
 _READ1 = int(urllib3.__version__.split(".")[0]) >= 2
 Observer = Callable[[int, Mapping[str, str]], None]
 
@@ -895,24 +896,28 @@ class Transport:
     def request(self, method: str, path: str, *, json: Any = None, data: Any = None,
                 files: Any = None, params: Mapping[str, Any] | None = None,
                 headers: Mapping[str, str] | None = None,
-                timeout: Timeout | float | None = None, retry: RetryPolicy | None = None) -> TransportResponse:
+                timeout: Timeout | float | None = None, retry: RetryPolicy | None = None,
+                before_retry: Callable[[], None] | None = None) -> TransportResponse:
         """Send with retries; returns a 2xx response (its whole body read within the deadline)
         or raises an APIError subclass. ``timeout`` and ``retry`` override the transport's for
-        this call (its ``total`` counts from now)."""
+        this call (its ``total`` counts from now); ``before_retry`` runs before each re-send (the
+        provider charges its rate limiter there)."""
         return self._send(method, path, json=json, data=data, files=files, params=params,
-                          headers=headers, stream=False, timeout=timeout, retry=retry)
+                          headers=headers, stream=False, timeout=timeout, retry=retry, before_retry=before_retry)
 
     def open_stream(self, path: str, *, json: Any, headers: Mapping[str, str] | None = None,
-                    timeout: Timeout | float | None = None, retry: RetryPolicy | None = None) -> StreamResponse:
+                    timeout: Timeout | float | None = None, retry: RetryPolicy | None = None,
+                    before_retry: Callable[[], None] | None = None) -> StreamResponse:
         """POST and return the open event stream once its 2xx status arrived (retried until then).
 
         Headers must arrive within ``first_byte``; then no byte for ``stream_idle`` ends the
         stream; ``total`` (from this call's start) bounds the whole stream."""
         extra = {"Accept": "text/event-stream", **(headers or {})}
-        return self._send("POST", path, json=json, headers=extra, stream=True, timeout=timeout, retry=retry)
+        return self._send("POST", path, json=json, headers=extra, stream=True, timeout=timeout, retry=retry,
+                          before_retry=before_retry)
 
     def _send(self, method: str, path: str, *, stream: bool, timeout: Any, retry: RetryPolicy | None = None,
-              **kw: Any) -> Any:
+              before_retry: Callable[[], None] | None = None, **kw: Any) -> Any:
         url = path if path.startswith(("http://", "https://")) else f"{self.base_url}/{path.lstrip('/')}"
         t = self.timeout if timeout is None else Timeout.coerce(timeout)
         deadline = None if t.total is None else self._clock() + t.total
@@ -924,6 +929,8 @@ class Transport:
                 t = Timeout(t.connect, t.read, t.stream_idle, max(token.deadline - self._clock(), 1e-3), t.first_byte)
         attempt = 0
         while True:
+            if attempt and before_retry is not None:
+                before_retry()
             if token is not None:
                 token.check()
             wait = t.first_byte if stream else t.read

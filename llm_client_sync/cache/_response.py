@@ -10,10 +10,10 @@ import concurrent.futures
 import queue
 import threading
 import time
-import warnings
 from collections import OrderedDict
 from typing import Any, Callable, Mapping, Sequence
 
+from .._warn import warn_user
 from ..errors import CacheError, ConfigurationError
 from ._base import CacheWarning, redact
 from ._envelope import EntryExpired, EntryRejected, seal, unseal
@@ -171,7 +171,7 @@ class ResponseCache:
                          scope=scope, signing_key=self._signing_key)
         except CacheError as exc:
             self._count("errors")
-            warnings.warn(f"not cached: {exc}", CacheWarning, stacklevel=2)
+            warn_user(f"not cached: {exc}", CacheWarning)
             return
         if self._guard("put", self.backend.set, key, entry, collection, self.ttl) is _FAILED:
             return
@@ -202,7 +202,7 @@ class ResponseCache:
             try:
                 self.backend.close()
             except Exception as exc:
-                warnings.warn(f"cache backend close failed: {redact(str(exc))}", CacheWarning, stacklevel=2)
+                warn_user(f"cache backend close failed: {redact(str(exc))}", CacheWarning)
 
     def __enter__(self) -> "ResponseCache":
         return self
@@ -249,8 +249,8 @@ class ResponseCache:
             self._count("errors")
             if not self._embed_warned:
                 self._embed_warned = True
-                warnings.warn(f"semantic cache: embedding the prompt failed, exact keys only: "
-                              f"{type(exc).__name__}: {redact(str(exc))}", CacheWarning, stacklevel=3)
+                warn_user(f"semantic cache: embedding the prompt failed, exact keys only: "
+                              f"{type(exc).__name__}: {redact(str(exc))}", CacheWarning)
             return None
 
     # -- helpers ------------------------------------------------------------------------------
@@ -266,19 +266,19 @@ class ResponseCache:
             return None
         except EntryRejected as exc:
             self._count("rejected")
-            warnings.warn(f"cache entry rejected in collection {collection!r}: {exc}", CacheWarning, stacklevel=3)
+            warn_user(f"cache entry rejected in collection {collection!r}: {exc}", CacheWarning)
             return None
         except Exception as exc:  # a malformed entry must not escape either
             self._count("rejected")
-            warnings.warn(f"cache entry rejected: {type(exc).__name__}", CacheWarning, stacklevel=3)
+            warn_user(f"cache entry rejected: {type(exc).__name__}", CacheWarning)
             return None
 
     def _valid_collection(self, collection: Any) -> bool:
         ok = isinstance(collection, str) and 0 < len(collection) <= _MAX_COLLECTION_LEN
         if not ok:
             self._count("errors")
-            warnings.warn(f"cache collection must be a non-empty string of at most {_MAX_COLLECTION_LEN} "
-                          f"characters, got {collection!r:.60}; not cached", CacheWarning, stacklevel=3)
+            warn_user(f"cache collection must be a non-empty string of at most {_MAX_COLLECTION_LEN} "
+                          f"characters, got {collection!r:.60}; not cached", CacheWarning)
         return ok
 
     def _guard(self, op: str, fn: Callable[..., Any], *args: Any) -> Any:
@@ -295,7 +295,7 @@ class ResponseCache:
             if self._closed:
                 return _FAILED
             self._count("errors")
-            warnings.warn(f"cache {op} failed: {redact(str(exc))}", CacheWarning, stacklevel=3)
+            warn_user(f"cache {op} failed: {redact(str(exc))}", CacheWarning)
             return _FAILED
         except Exception as exc:  # any backend failure is a miss, never the caller's problem
             if self._closed:  # closed under this call: a miss, not an outage
@@ -334,11 +334,11 @@ class ResponseCache:
             self._down_until = self._clock() + self.retry_after
             first, self._outage = not self._outage, True
         if first:
-            warnings.warn(
+            warn_user(
                 f"cache backend {type(self.backend).__name__} failed on {op} "
                 f"({type(exc).__name__}: {redact(str(exc))[:300]}); calling the API without the cache, "
                 f"retrying the backend in {self.retry_after:g} s",
-                CacheWarning, stacklevel=3)
+                CacheWarning)
 
     def _recovered(self) -> None:
         if self._outage:

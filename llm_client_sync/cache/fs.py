@@ -6,18 +6,17 @@ import hashlib
 import json
 import os
 import re
-import tempfile
 import time
 from pathlib import Path
 from typing import Callable
 
+from .._atomic import atomic_write
 from ..errors import ConfigurationError
 from ._base import CacheBackend
 
 __all__ = ["FileCache"]
 
 _SAFE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}")
-_REPLACE_ATTEMPTS = 5  # Windows refuses os.replace while a reader holds the target open
 
 
 def _safe_name(name: str) -> str:
@@ -80,22 +79,7 @@ class FileCache(CacheBackend):
         expires = None if ttl is None else self._clock() + ttl
         data = json.dumps({"expires_at": expires, "value": value}, ensure_ascii=False,
                           separators=(",", ":"), allow_nan=False).encode("utf-8")
-        folder = path.parent
-        try:
-            fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=folder)
-        except FileNotFoundError:  # first write to this shard (or the folder was removed)
-            folder.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=folder)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-                if self._fsync:
-                    fh.flush()
-                    os.fsync(fh.fileno())
-            self._replace(tmp, path)
-        except BaseException:
-            self._unlink(Path(tmp))
-            raise
+        atomic_write(path, data, fsync=self._fsync, make_dirs=True)
 
     def delete(self, key: str, collection: str) -> None:
         self._unlink(self.path(key, collection))
@@ -107,17 +91,6 @@ class FileCache(CacheBackend):
         for path in base.rglob("*.json") if base.is_dir() else ():
             removed += self._unlink(path)
         return removed
-
-    @staticmethod
-    def _replace(src: str, dst: Path) -> None:
-        for attempt in range(_REPLACE_ATTEMPTS):
-            try:
-                os.replace(src, dst)
-                return
-            except PermissionError:
-                if attempt == _REPLACE_ATTEMPTS - 1:
-                    raise
-                time.sleep(0.01 * (attempt + 1))
 
     @staticmethod
     def _unlink(path: Path) -> int:

@@ -183,7 +183,9 @@ class PgRedisCache(CacheBackend):
 
     @staticmethod
     def _make_redis(url: str, timeout: float) -> Any:
-        import redis
+        from .._extras import import_extra
+
+        redis = import_extra("redis", "redis", "cache_backend='pg_redis'")
         from redis.backoff import NoBackoff
         from redis.retry import Retry
 
@@ -196,8 +198,9 @@ class PgRedisCache(CacheBackend):
 
     @staticmethod
     def _pg_connect(dsn: str, timeout: float) -> Any:
-        import psycopg
+        from .._extras import import_extra
 
+        psycopg = import_extra("psycopg", "postgres", "cache_backend='pg_redis'")
         # libpq rounds connect_timeout up to 2 s; ResponseCache's deadline bounds the rest
         conn = psycopg.connect(dsn, autocommit=True, connect_timeout=max(2, math.ceil(timeout)))
         conn.execute(f"SET statement_timeout = {max(1, int(timeout * 1000))}")

@@ -33,7 +33,9 @@ class QdrantCache(SemanticBackend):
 
     def __init__(self, url: str | None = None, *, api_key: str | None = None, path: str | None = None,
                  prefix: str = "llm_cache_", timeout: float = 1.0, clock: Callable[[], float] = time.time) -> None:
-        from qdrant_client import QdrantClient
+        from .._extras import import_extra
+
+        QdrantClient = import_extra("qdrant_client", "qdrant", "cache_backend='qdrant'").QdrantClient
 
         if url and path:
             raise ConfigurationError("give qdrant_url (a server) or qdrant_path (local mode), not both")

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import threading
 from collections import abc
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator, Mapping
 
+from .._atomic import atomic_write
 from ..errors import ConfigurationError
 from ..models import ModelProfile
 from ..tokens import Tokenizer, get_tokenizer
@@ -316,20 +316,7 @@ class Conversation:
         """Write ``to_dict()`` as JSON atomically (temp file in the same directory + rename)."""
         target = os.fspath(path)
         payload = json.dumps(self.to_dict(), ensure_ascii=False, indent=1)
-        directory = os.path.dirname(os.path.abspath(target))
-        fd, tmp = tempfile.mkstemp(prefix=".conversation-", suffix=".tmp", dir=directory)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(payload)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, target)
-        except BaseException:
-            try:
-                os.remove(tmp)
-            except OSError:
-                pass
-            raise
+        atomic_write(target, payload)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> "Conversation":

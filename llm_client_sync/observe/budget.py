@@ -138,7 +138,7 @@ def _check_limits(max_usd: float | None, max_tokens: int | None) -> None:
 
 def estimate_call(body: Mapping[str, Any], profile: Any) -> tuple[int, float | None]:
     """(tokens, USD) a request may cost at most: the limiter's estimate, priced by the profile."""
-    from ..rate_limit import request_cost
+    from ..ratelimit import request_cost
 
     tokens = request_cost(body, profile)
     # the same estimate with no completion allowance is the prompt part

@@ -63,8 +63,9 @@ class EventType:
       content, is_error, error_kind.
     - agent_start: ``data`` prompt. agent_turn: ``data`` turn. agent_end: ``usage``, ``cost``
       (the run's), ``data`` status, content.
-    - batch_item (OpenAI Batch API results): ``usage``, ``cost``, ``error``, ``data`` id, index,
-      ok, batch, batch_id.
+    - batch_item: ``error``, ``data`` id, index, ok, attempts (BatchRunner: its item's model
+      call had its own request events); for OpenAI Batch API results also ``usage``, ``cost``
+      and ``data`` batch_api=True, batch_id (billed: the Ledger records these).
     """
 
     REQUEST_START = "request_start"

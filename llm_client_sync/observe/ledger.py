@@ -80,11 +80,12 @@ class Ledger:
 
     def __call__(self, event: Event) -> None:
         # a model call, or an item of an OpenAI Batch API job (billed at the batch discount)
-        billed = event.type == EventType.REQUEST_END or (event.type == EventType.BATCH_ITEM and event.data.get("batch"))
+        billed = event.type == EventType.REQUEST_END or (event.type == EventType.BATCH_ITEM
+                                                          and event.data.get("batch_api"))
         if not billed or event.usage is None or not event.usage.total_tokens or event.data.get("cached"):
             return
         self.record(LedgerRow(event.time, event.provider, event.operation, event.model, event.response_model,
-                              event.request_id, event.usage, event.cost, bool(event.data.get("batch")),
+                              event.request_id, event.usage, event.cost, bool(event.data.get("batch_api")),
                               FrozenDict(event.context)))
 
     def record(self, row: LedgerRow) -> None:

@@ -258,7 +258,7 @@ class BaseProvider:
         reservation = self._acquire(body)
         try:
             resp = self.transport.request("POST", self._protocol.path(self.model, False), json=body,
-                                          **_per_call(timeout, retry))
+                                          **_per_call(timeout, retry, self._retry_charge(reservation)))
             label = getattr(self._protocol, "label", None) or f"{self._protocol.name} response"
             data = decode_json(resp.content, label, resp.request_id)
             result = self._stamp(self._protocol.parse(data, self.profile, resp.request_id))
@@ -283,7 +283,15 @@ class BaseProvider:
         path = self._protocol.path(self.model, True)
         reservation = self._acquire(body)
         settled: list[bool] = []
-        per_call = _per_call(timeout, retry)
+        charge = self._retry_charge(reservation)
+        per_call = _per_call(timeout, retry, charge)
+        opened: list[bool] = []
+
+        def open_() -> Any:
+            if opened and charge is not None:
+                charge()  # a re-opened stream is a new request to the API
+            opened.append(True)
+            return self.transport.open_stream(path, json=wire, **per_call)
 
         def on_done(result: "CompletionResult") -> None:
             settled.append(True)
@@ -297,7 +305,7 @@ class BaseProvider:
                 self._settle(reservation, None)
 
         try:
-            stream = Stream(lambda: self.transport.open_stream(path, json=wire, **per_call),
+            stream = Stream(open_,
                             lambda rid: self._protocol.accumulator(self.profile, rid),
                             max_reopen=(retry or self.transport.retry).max_retries, on_done=on_done, on_fail=on_fail,
                             finalize=lambda r: _with_parsed(self._stamp(r), target),
@@ -347,7 +355,7 @@ class BaseProvider:
     def _build_limiter(self, rate_limit: Any) -> Any:
         if rate_limit is None or rate_limit is False:
             return None
-        from ..rate_limit import RateLimit, build_limiter
+        from ..ratelimit import RateLimit, build_limiter
 
         if isinstance(rate_limit, Mapping):
             rate_limit = RateLimit(**rate_limit)
@@ -367,7 +375,7 @@ class BaseProvider:
         hold = _budget.reserve(body, profile or self.profile, self.budget)
         if self.limiter is None:
             return None, hold
-        from ..rate_limit import request_cost
+        from ..ratelimit import request_cost
 
         try:
             start = time.monotonic()
@@ -379,6 +387,13 @@ class BaseProvider:
             _hooks.emit(_hooks.EventType.LIMITER_WAIT, duration=time.monotonic() - start)
         return reservation, hold
 
+    def _retry_charge(self, reservation: Any) -> Any:
+        """The transport's before-retry hook: a re-sent request is charged like the first one."""
+        held = reservation[0] if reservation is not None else None
+        if held is None or self.limiter is None or not hasattr(self.limiter, "charge_retry"):
+            return None
+        return lambda: self.limiter.charge_retry(held)
+
     def _settle(self, reservation: Any, usage: "Usage | None") -> None:
         reservation, hold = reservation
         if hold is not None:
@@ -387,9 +402,12 @@ class BaseProvider:
             self.limiter.settle(reservation, usage.total_tokens if usage is not None else 0)
 
 
-def _per_call(timeout: Any, retry: RetryPolicy | None) -> dict[str, Any]:
-    """Transport keyword arguments for a per-call timeout and retry policy (none when not given)."""
+def _per_call(timeout: Any, retry: RetryPolicy | None, before_retry: Any = None) -> dict[str, Any]:
+    """Transport keyword arguments for a per-call timeout, retry policy and before-retry hook
+    (none when not given)."""
     kw: dict[str, Any] = {}
+    if before_retry is not None:
+        kw["before_retry"] = before_retry
     if timeout is not None:
         kw["timeout"] = Timeout.coerce(timeout)
     if retry is not None:

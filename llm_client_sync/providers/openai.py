@@ -15,7 +15,7 @@ from ..transport import RetryPolicy, Timeout
 from ..types import EmbeddingResult, Usage
 from ._body import decode_json, parse_embeddings
 from ._chat import ChatProtocol
-from .base import BaseProvider
+from .base import BaseProvider, _per_call
 
 __all__ = ["OpenAIProvider"]
 
@@ -162,7 +162,8 @@ class OpenAIProvider(BaseProvider):
                 return hit
         reservation = self._acquire(body, profile)
         try:
-            resp = self.transport.request("POST", "/embeddings", json=body)
+            resp = self.transport.request("POST", "/embeddings", json=body,
+                                          **_per_call(None, None, self._retry_charge(reservation)))
             data = decode_json(resp.content, "embeddings response", resp.request_id)
             result = EmbeddingResult(*parse_embeddings(data, len(body["input"]), resp.request_id))
         except BaseException:

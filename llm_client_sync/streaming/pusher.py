@@ -273,10 +273,9 @@ def _make_client(app_id: Any, key: str | None, secret: str | None, cluster: str 
                  host: str | None, port: int | None, ssl: bool) -> Any:
     if app_id is None or not key or not secret:
         raise ConfigurationError("PusherAdapter needs a client or app_id, key and secret")
-    try:
-        import pusher
-    except ImportError as exc:
-        raise ConfigurationError("PusherAdapter needs the 'pusher' package: pip install llm_client_sync[pusher]") from exc
+    from .._extras import import_extra
+
+    pusher = import_extra("pusher", "pusher", "PusherAdapter")
     kwargs: dict[str, Any] = {"app_id": str(app_id), "key": key, "secret": secret, "ssl": ssl}
     if cluster:
         kwargs["cluster"] = cluster

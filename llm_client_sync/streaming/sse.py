@@ -140,7 +140,9 @@ def flask_response(stream: Iterable[StreamEvent], adapter: SSEAdapter | None = N
         ... def chat():
         ...     return flask_response(provider.stream(request.args["q"]))
     """
-    from flask import Response
+    from .._extras import import_extra
+
+    Response = import_extra("flask", "flask", "flask_response()").Response
 
     body = _adapter(adapter, heartbeat).encode(stream)
     return Response(body, status=status, content_type=SSE_CONTENT_TYPE,
@@ -152,12 +154,55 @@ def django_response(stream: Iterable[StreamEvent], adapter: SSEAdapter | None = 
                     headers: Mapping[str, str] | None = None) -> Any:
     """A ``django.http.StreamingHttpResponse`` streaming ``stream`` as SSE (needs ``django``).
 
-    Run it under a WSGI server; the response closes the upstream when the server closes it.
+    Works under WSGI (gunicorn, runserver) and ASGI (uvicorn, daphne) alike: under ASGI the
+    blocking stream is read one frame at a time on a worker thread, so each token is sent as it
+    arrives instead of Django buffering the whole answer. Either server closing the response
+    (the browser left) closes the upstream stream.
     """
-    from django.http import StreamingHttpResponse
-
     body = _adapter(adapter, heartbeat).encode(stream)
-    response = StreamingHttpResponse(body, status=status, content_type=SSE_CONTENT_TYPE)
+    response = _django_response_class()(body, status=status, content_type=SSE_CONTENT_TYPE)
+    response._llm_upstream = stream
     for key, value in {**SSE_HEADERS, **dict(headers or {})}.items():
         response[key] = value
     return response
+
+
+_DJANGO_RESPONSE: Any = None
+
+
+def _django_response_class() -> Any:
+    """StreamingHttpResponse whose ``__aiter__`` streams a sync body frame by frame (Django's own
+    would collect the whole body with ``sync_to_async(list)`` first)."""
+    global _DJANGO_RESPONSE
+    if _DJANGO_RESPONSE is not None:
+        return _DJANGO_RESPONSE
+    from .._extras import import_extra
+
+    StreamingHttpResponse = import_extra("django.http", "django", "django_response()").StreamingHttpResponse
+
+    class SSEStreamingHttpResponse(StreamingHttpResponse):
+        _llm_upstream: Any = None
+
+        async def __aiter__(self) -> Any:
+            import asyncio
+
+            parts = iter(self.streaming_content)
+            try:
+                while True:  # ends with the body; a disconnect cancels the awaiting task
+                    part = await asyncio.to_thread(next, parts, END)
+                    if part is END:
+                        return
+                    yield part
+            finally:
+                # the body may still be running on the worker thread: closing the upstream (safe
+                # from any thread) unblocks it; the body's own close is best effort
+                close_upstream(self._llm_upstream)
+
+        def close(self) -> None:
+            try:
+                super().close()
+            except ValueError:  # "generator already executing" on the worker thread
+                close_upstream(self._llm_upstream)
+
+    _DJANGO_RESPONSE = SSEStreamingHttpResponse
+    return _DJANGO_RESPONSE

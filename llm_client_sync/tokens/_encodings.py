@@ -12,9 +12,10 @@ import os
 import re
 import tempfile
 import threading
-import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
+
+from .._atomic import atomic_write
 
 OFFICIAL_BASE_URL = "https://openaipublic.blob.core.windows.net/encodings/"
 DEFAULT_FETCH_TIMEOUT = 5.0
@@ -81,6 +82,8 @@ _lock = threading.RLock()
 _config: _Config | None = None  # None: read the environment on first use
 _encodings: dict[str, Any] = {}  # name -> tiktoken.Encoding, or None when it failed to load
 _warned: set[str] = set()
+_name_locks: dict[str, threading.Lock] = {}  # one per encoding: loading one never blocks another
+_generation = [0]  # bumped by configure/reset, so a load under an old configuration is not kept
 reset_hooks: list[Callable[[], None]] = []  # caches that depend on which encodings loaded
 
 
@@ -109,6 +112,7 @@ def configure_tokenizer(cache_dir: str | os.PathLike[str] | None = None, fetch_t
         )
         _encodings.clear()
         _warned.clear()
+        _generation[0] += 1
         for hook in reset_hooks:
             hook()
 
@@ -120,6 +124,7 @@ def reset() -> None:
         _config = None
         _encodings.clear()
         _warned.clear()
+        _generation[0] += 1
         for hook in reset_hooks:
             hook()
 
@@ -199,17 +204,10 @@ def _save(spec: _EncodingSpec, cfg: _Config, data: bytes) -> None:
     directory = cfg.cache_dir or os.environ.get("TIKTOKEN_CACHE_DIR") or os.path.join(
         tempfile.gettempdir(), "data-gym-cache")
     target = os.path.join(directory, _cache_key(spec))
-    tmp = f"{target}.{os.getpid()}.{threading.get_ident()}.tmp"
     try:
-        os.makedirs(directory, exist_ok=True)
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, target)
+        atomic_write(target, data, make_dirs=True)
     except OSError:  # a read-only cache only costs a fetch next time
-        try:
-            os.remove(tmp)
-        except OSError:
-            pass
+        pass
 
 
 def _build(spec: _EncodingSpec, data: bytes) -> Any:
@@ -239,24 +237,42 @@ def _load(name: str, cfg: _Config) -> Any:
 
 
 def load_encoding(name: str) -> Any:
-    """The tiktoken Encoding, or None (after one warning) when it cannot be had."""
-    with _lock:
+    """The tiktoken Encoding, or None (after one warning) when it cannot be had.
+
+    Each encoding has its own lock: a thread reading or fetching one encoding never blocks a
+    thread that needs another (or one already loaded).
+    """
+    for _ in range(8):  # a reconfiguration during the load means: load again (bounded)
         if name in _encodings:
             return _encodings[name]
-        cfg = _current_config()
-        try:
-            enc = _load(name, cfg)
-        except Exception:  # a corrupt file or a tiktoken change must not break counting
-            enc = None
-        _encodings[name] = enc
-        if enc is None and name not in _warned:
-            _warned.add(name)
-            warnings.warn(
-                f"tiktoken encoding {name!r} is not available offline and could not be fetched within "
-                f"{cfg.fetch_timeout:g} s; token counts are approximate. Put {name}.tiktoken in "
-                "TIKTOKEN_CACHE_DIR or LLM_CLIENT_SYNC_TIKTOKEN_DIR for exact counts.",
-                TokenizerFallbackWarning, stacklevel=2)
-        return enc
+        with _lock:
+            name_lock = _name_locks.setdefault(name, threading.Lock())
+            generation = _generation[0]
+        with name_lock:
+            if name in _encodings:
+                return _encodings[name]
+            cfg = _current_config()
+            try:
+                enc = _load(name, cfg)
+            except Exception:  # a corrupt file or a tiktoken change must not break counting
+                enc = None
+            with _lock:
+                if generation != _generation[0]:
+                    continue  # reconfigured meanwhile: this result belongs to the old configuration
+                _encodings[name] = enc
+                warn = enc is None and name not in _warned
+                _warned.add(name)
+            break
+    else:
+        return None
+    if warn:
+        from .._warn import warn_user
+
+        warn_user(f"tiktoken encoding {name!r} is not available offline and could not be fetched within "
+                  f"{cfg.fetch_timeout:g} s; token counts are approximate. Put {name}.tiktoken in "
+                  "TIKTOKEN_CACHE_DIR or LLM_CLIENT_SYNC_TIKTOKEN_DIR for exact counts.",
+                  TokenizerFallbackWarning)
+    return enc
 
 
 # Approximation: one token per short word (a long word: one per 4 letters), per run of punctuation,

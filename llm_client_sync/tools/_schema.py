@@ -60,6 +60,40 @@ def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
     return {"anyOf": [schema, {"type": "null"}]}
 
 
+def resolve_forward_refs(tp: Any, globalns: Mapping[str, Any], localns: Mapping[str, Any] | None) -> Any:
+    """Evaluate forward references nested in generics (``list["Item"]``): ``get_type_hints`` leaves
+    them as ``ForwardRef`` inside builtin generics before Python 3.11."""
+    if isinstance(tp, str):
+        tp = typing.ForwardRef(tp)
+    if isinstance(tp, typing.ForwardRef):
+        return resolve_forward_refs(eval(tp.__forward_arg__, dict(globalns), dict(localns or {})),  # noqa: S307
+                                    globalns, localns)
+    args = getattr(tp, "__args__", None)
+    if not args or typing.get_origin(tp) in (None, Literal):
+        return tp
+    new = tuple(resolve_forward_refs(a, globalns, localns) for a in args)
+    if new == args:
+        return tp
+    origin = typing.get_origin(tp)
+    if origin is typing.Annotated:
+        return typing.Annotated[(new[0], *tp.__metadata__)]
+    if origin is typing.Union:
+        return typing.Union[new]
+    if isinstance(tp, types.GenericAlias):
+        return types.GenericAlias(origin, new)
+    copy = getattr(tp, "copy_with", None)
+    return copy(new) if copy is not None else tp
+
+
+def class_hints(cls: Any) -> dict[str, Any]:
+    """The resolved field annotations of a dataclass or TypedDict (forward references included)."""
+    import sys
+
+    globalns = getattr(sys.modules.get(getattr(cls, "__module__", ""), None), "__dict__", {})
+    return {k: resolve_forward_refs(v, globalns, {cls.__name__: cls})
+            for k, v in typing.get_type_hints(cls, include_extras=True).items()}
+
+
 def type_to_schema(tp: Any, *, strict: bool = False, _seen: tuple[Any, ...] = ()) -> dict[str, Any]:
     """The JSON Schema for one annotation; raises ToolError for types JSON cannot carry."""
     tp, desc = _unwrap_annotated(tp)
@@ -150,7 +184,7 @@ def _class_docs(cls: type) -> tuple[str, dict[str, str]]:
 
 
 def _dataclass_schema(cls: type, strict: bool, seen: tuple[Any, ...]) -> dict[str, Any]:
-    hints = typing.get_type_hints(cls, include_extras=True)
+    hints = class_hints(cls)
     summary, docs = _class_docs(cls)
     props: dict[str, Any] = {}
     required: list[str] = []
@@ -165,7 +199,7 @@ def _dataclass_schema(cls: type, strict: bool, seen: tuple[Any, ...]) -> dict[st
 
 
 def _typeddict_schema(cls: type, strict: bool, seen: tuple[Any, ...]) -> dict[str, Any]:
-    hints = typing.get_type_hints(cls, include_extras=True)
+    hints = class_hints(cls)
     summary, docs = _class_docs(cls)
     required_keys = getattr(cls, "__required_keys__", frozenset(hints))
     props = {}
@@ -211,6 +245,7 @@ def function_parameters(fn: Callable[..., Any], *, strict: bool = False, skip_fi
     sig = inspect.signature(fn)
     try:
         hints = typing.get_type_hints(fn, localns=dict(localns) if localns else None, include_extras=True)
+        hints = {k: resolve_forward_refs(v, getattr(fn, "__globals__", {}), localns) for k, v in hints.items()}
     except Exception as exc:  # a forward reference that does not resolve
         raise ToolError(f"cannot resolve the type hints of tool {name!r}: {exc}") from exc
     parsed = parse_docstring(inspect.getdoc(fn))
@@ -272,10 +307,10 @@ def convert_value(value: Any, tp: Any) -> Any:
     if isinstance(tp, type) and issubclass(tp, enum.Enum):
         return tp(value)
     if dataclasses.is_dataclass(tp) and isinstance(tp, type):
-        hints = typing.get_type_hints(tp, include_extras=True)
+        hints = class_hints(tp)
         return tp(**{k: convert_value(v, hints.get(k, Any)) for k, v in value.items()})
     if is_typeddict(tp):
-        hints = typing.get_type_hints(tp, include_extras=True)
+        hints = class_hints(tp)
         return {k: convert_value(v, hints.get(k, Any)) for k, v in value.items()}
     if origin is tuple or tp is tuple:
         if not args:

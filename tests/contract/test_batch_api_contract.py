@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from llm_client_sync.batch_api import BatchAPIRunner, build_batch_lines, parse_batch_output
+from llm_client_sync.batch.api import BatchAPIRunner, build_batch_lines, parse_batch_output
 from llm_client_sync.errors import BadRequestError, RateLimitError
 from llm_client_sync.models import GPT5Nano
 

@@ -62,4 +62,4 @@ def test_dask_executor_runs_items_in_worker_processes(cluster, tmp_path):
 def _rebuilt_providers() -> int:
     from llm_client_sync import batch
 
-    return len(batch._providers)
+    return len(batch.runner._providers)

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from llm_client_sync.batch import BatchRunner, read_results, write_results
-from llm_client_sync.batch_api import BatchAPIRunner
+from llm_client_sync.batch.api import BatchAPIRunner
 from llm_client_sync.errors import InternalServerError
 from llm_client_sync.testing import MockOpenAIServer, error_response
 from llm_client_sync.testing._batches import install_batch_routes
@@ -152,10 +152,11 @@ CHILD = textwrap.dedent("""
     from llm_client_sync.providers.openai import OpenAIProvider
     from llm_client_sync.transport import RetryPolicy
     base_url, ck, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    grace = float(sys.argv[4]) if len(sys.argv) > 4 else 5.0
     provider = OpenAIProvider(model="gpt-5-nano", api_key="test", base_url=base_url)
     provider.transport.retry = RetryPolicy(max_retries=3, base=0.001, cap=0.005)
     items = ({"id": f"item-{i}", "messages": f"q{i}"} for i in range(n))
-    runner = BatchRunner(provider, max_workers=8, checkpoint=ck, retries=3, fsync="never")
+    runner = BatchRunner(provider, max_workers=8, checkpoint=ck, retries=3, fsync="never", interrupt_grace=grace)
     try:
         for _ in runner.iter(items):
             pass
@@ -165,9 +166,9 @@ CHILD = textwrap.dedent("""
 """)
 
 
-def spawn(server, ck, n):
+def spawn(server, ck, n, *extra):
     env = {**os.environ, "LLM_CLIENT_SYNC_NO_DOTENV": "1"}
-    return subprocess.Popen([sys.executable, "-c", CHILD, server.base_url, str(ck), str(n)],
+    return subprocess.Popen([sys.executable, "-c", CHILD, server.base_url, str(ck), str(n), *map(str, extra)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
 
 
@@ -210,19 +211,68 @@ def test_kill_9_at_random_points_then_resume_gives_every_item_exactly_once(tmp_p
     assert write_results(str(ck), str(out_path)) == n
 
 
+class Gate:
+    """Answers the first ``open_for`` chat requests, then holds every later one until released, so
+    a test knows exactly how many items finished and that the rest are in flight."""
+
+    def __init__(self, server: MockOpenAIServer, open_for: int) -> None:
+        self.open_for = open_for
+        self.cond = threading.Condition()
+        self.seen = self.held = 0
+        self.released = False
+        self._chat = server._chat
+        server.route("POST", "/v1/chat/completions", self.handle)
+
+    def handle(self, req):
+        with self.cond:
+            self.seen += 1
+            if self.seen > self.open_for:
+                self.held += 1
+                self.cond.notify_all()
+                self.cond.wait_for(lambda: self.released, timeout=30)
+        return self._chat(req)
+
+    def wait_held(self, n: int, timeout: float = 30.0) -> bool:
+        with self.cond:
+            return self.cond.wait_for(lambda: self.held >= n, timeout=timeout)
+
+    def release(self) -> None:
+        with self.cond:
+            self.released = True
+            self.cond.notify_all()
+
+
 def test_ctrl_c_stops_cleanly_and_the_checkpoint_resumes(tmp_path):
-    n = 400
+    """Deterministic: 50 answers, then one request per worker held at the server; Ctrl-C; the child
+    records exactly the 50 answered items, abandons the held ones after its grace (and says so),
+    and exits 130 once they return; a rerun finishes every item exactly once."""
+    n, answered, workers = 400, 50, 8
     ck = tmp_path / "run.jsonl"
-    with MockOpenAIServer(latency=0.005) as server:
+    with MockOpenAIServer() as server:
         server.record_requests = False
-        proc = spawn(server, ck, n)
-        wait_for_lines(ck, 50, proc)
-        proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=20)
-        assert proc.returncode == 130
+        gate = Gate(server, answered)
+        said: list[str] = []
+        abandoned = threading.Event()
+
+        def read_stderr(stream) -> None:
+            for line in iter(stream.readline, b""):
+                said.append(line.decode(errors="replace"))
+                if b"abandoned" in line:
+                    abandoned.set()
+
+        try:
+            proc = spawn(server, ck, n, 0.2)
+            reader = threading.Thread(target=read_stderr, args=(proc.stderr,), daemon=True)
+            reader.start()
+            assert gate.wait_held(workers), "the child never had all its workers in flight"
+            proc.send_signal(signal.SIGINT)
+            assert abandoned.wait(30), "".join(said)[-2000:]
+        finally:
+            gate.release()  # the abandoned requests return; the child's worker threads can end
+        assert proc.wait(timeout=30) == 130, "".join(said)[-2000:]
+        reader.join(10)
         rows = checkpoint_rows(ck)
-        assert 50 <= len(rows) < n
-        assert len({r["index"] for r in rows}) == len(rows)
+        assert len(rows) == answered and len({r["index"] for r in rows}) == answered
         with ck.open("rb") as fh:
             assert fh.read().endswith(b"\n")  # no torn line after a clean stop
         proc = spawn(server, ck, n)
@@ -239,7 +289,7 @@ def test_cli_runs_a_jsonl_file_and_resumes(tmp_path):
     out = tmp_path / "results.jsonl"
     with MockOpenAIServer() as server:
         env = {**os.environ, "OPENAI_API_KEY": "test", "LLM_CLIENT_SYNC_NO_DOTENV": "1"}
-        cmd = [sys.executable, "-m", "llm_client_sync.batch_cli", str(inp), "--out", str(out),
+        cmd = [sys.executable, "-m", "llm_client_sync.batch", str(inp), "--out", str(out),
                "--base-url", server.base_url, "--workers", "2", "--no-progress"]
         done = subprocess.run(cmd, env=env, capture_output=True, timeout=60)
         assert done.returncode == 0, done.stderr.decode()
@@ -258,7 +308,7 @@ def test_cli_batch_api_mode(tmp_path):
     with MockOpenAIServer() as server:
         install_batch_routes(server)
         env = {**os.environ, "OPENAI_API_KEY": "test", "LLM_CLIENT_SYNC_NO_DOTENV": "1"}
-        cmd = [sys.executable, "-m", "llm_client_sync.batch_cli", str(inp), "--out", str(out), "--batch-api",
+        cmd = [sys.executable, "-m", "llm_client_sync.batch", str(inp), "--out", str(out), "--batch-api",
                "--poll-interval", "0.01", "--base-url", server.base_url]
         done = subprocess.run(cmd, env=env, capture_output=True, timeout=60)
         assert done.returncode == 0, done.stderr.decode()
@@ -289,3 +339,106 @@ def test_batch_api_mode_end_to_end_with_an_error_line_and_resume(tmp_path):
         assert results[1].result.content == "You said: two"
         assert results[2].result.cost is not None
         provider.close()
+
+
+@pytest.mark.parametrize("api, endpoint", [("chat", "/v1/chat/completions"), ("responses", "/v1/responses")])
+def test_a_batch_api_result_equals_what_complete_returns_for_the_same_body(api, endpoint):
+    """One parser per wire protocol: finish reasons, choices, output items and usage survive (the
+    Batch API had a third parser that lost them); only the price differs (half)."""
+    from dataclasses import replace
+
+    from llm_client_sync.testing import TextReply, ToolCallReply
+
+    items = [{"id": "text", "messages": "say hi", "n": 2} if api == "chat" else {"id": "text", "messages": "say hi"},
+             {"id": "tool", "messages": "weather in Paris", "tools": [WEATHER]}]
+    with MockOpenAIServer() as server:
+        install_batch_routes(server)
+        provider = OpenAIProvider(model="gpt-5-nano", api_key="test", base_url=server.base_url, api=api)
+        replies = [TextReply(text="Hi there", finish_reason="length"), ToolCallReply(calls=[("get_weather", {"city": "Paris"})])]
+        direct = []
+        for item, reply in zip(items, replies):
+            server.add(reply)
+            params = {k: v for k, v in item.items() if k not in ("id", "messages")}
+            direct.append(provider.complete(item["messages"], **params))
+        for reply in replies:
+            server.add(reply)
+        job = BatchAPIRunner(provider, endpoint=endpoint, poll_interval=0.0, sleep=lambda s: None)
+        batched = job.run(items)
+        provider.close()
+    def comparable(r):
+        """Drop what the local server makes up per call (ids, token counts) and the price."""
+        calls = tuple(replace(c, id="") for c in r.tool_calls)
+        choices = tuple(replace(c, tool_calls=tuple(replace(t, id="") for t in c.tool_calls)) for c in r.choices)
+        items = [{k: v for k, v in dict(it).items() if k not in ("id", "call_id", "encrypted_content")}
+                 for it in r.output_items]
+        return replace(r, tool_calls=calls, choices=choices, output_items=(), usage=None, cost=None, request_id=None,
+                       raw=None, response_id=None), items
+
+    for res, want in zip(batched, direct):
+        got = res.result
+        assert got is not None, res.error
+        assert got.cost == pytest.approx(provider.profile.cost(got.usage.prompt_tokens, got.usage.completion_tokens,
+                                                               got.usage.cached_tokens) * 0.5)
+        assert comparable(got) == comparable(want)
+    assert direct[0].finish_reason == "length" and direct[1].tool_calls[0].name == "get_weather"
+    if api == "chat":
+        assert len(batched[0].result.choices) == 2
+    else:
+        assert batched[1].result.output_items
+
+
+WEATHER = {"type": "function", "function": {"name": "get_weather", "description": "Weather of a city",
+                                            "parameters": {"type": "object", "properties": {"city": {"type": "string"}},
+                                                           "required": ["city"]}}}
+
+
+def test_batch_api_runner_shows_its_polling_state(caplog, capsys):
+    with MockOpenAIServer() as server:
+        install_batch_routes(server)
+        provider = make_provider(server)
+        job = BatchAPIRunner(provider, poll_interval=3.0, sleep=lambda s: None, progress=True)
+        with caplog.at_level("INFO", logger="llm_client_sync.batch"):
+            job.run(["a", "b"])
+        provider.close()
+    lines = capsys.readouterr().err.splitlines()
+    assert [line.split(": ")[1].split(",")[0] for line in lines] == ["validating", "in_progress", "finalizing",
+                                                                      "completed"] or len(lines) >= 3
+    assert "next poll in 3s" in lines[0] and lines[-1].endswith("s") and "2/2 done" in lines[-1]
+    assert len([r for r in caplog.records if r.getMessage().startswith("batch ")]) == len(lines)
+
+
+def test_cli_stops_after_five_identical_401s_and_leaves_the_rest_pending(tmp_path):
+    inp = tmp_path / "input.jsonl"
+    inp.write_text("".join(f'"prompt {i}"\n' for i in range(300)))
+    out = tmp_path / "results.jsonl"
+    with MockOpenAIServer() as server:
+        server.route("POST", "/v1/chat/completions", lambda req: error_response(
+            401, "Incorrect API key provided: sk-bad. You can find your API key at ...", code="invalid_api_key"))
+        env = {**os.environ, "OPENAI_API_KEY": "sk-bad", "LLM_CLIENT_SYNC_NO_DOTENV": "1"}
+        cmd = [sys.executable, "-m", "llm_client_sync.batch", str(inp), "--out", str(out),
+               "--base-url", server.base_url, "--workers", "4", "--no-progress"]
+        done = subprocess.run(cmd, env=env, capture_output=True, timeout=60)
+        sent = len([r for r in server.requests if r.path == "/v1/chat/completions"])
+    err = done.stderr.decode()
+    assert done.returncode == 1, err
+    assert "stopped early" in err and "AuthenticationError" in err and "Incorrect API key" in err
+    assert 5 <= sent <= 5 + 8, sent  # five, plus what was already in flight; not 300
+    rows = [json.loads(x) for x in (tmp_path / "results.jsonl.checkpoint.jsonl").read_text().splitlines()[1:]]
+    assert len(rows) == sent and not any(r["ok"] for r in rows)
+    assert not out.exists()
+
+
+def test_cli_progress_without_tqdm_is_a_plain_line_on_stderr(tmp_path):
+    inp = tmp_path / "input.jsonl"
+    inp.write_text('"a"\n"b"\n"c"\n')
+    out = tmp_path / "results.jsonl"
+    code = ("import sys; sys.modules['tqdm'] = None\n"
+            "from llm_client_sync.batch.cli import run_batch_cli\n"
+            "raise SystemExit(run_batch_cli(sys.argv[1:]))")
+    with MockOpenAIServer() as server:
+        env = {**os.environ, "OPENAI_API_KEY": "test", "LLM_CLIENT_SYNC_NO_DOTENV": "1"}
+        done = subprocess.run([sys.executable, "-c", code, str(inp), "--out", str(out), "--base-url",
+                               server.base_url], env=env, capture_output=True, timeout=60)
+    err = done.stderr.decode()
+    assert done.returncode == 0, err
+    assert "batch: 3/3 items" in err

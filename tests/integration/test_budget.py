@@ -99,7 +99,7 @@ def test_a_provider_budget_is_shared_across_threads_and_never_overspent(server):
 
 
 def test_the_ledger_records_batch_api_items_at_the_batch_discount(server, tmp_path):
-    from llm_client_sync.batch_api import BatchAPIRunner
+    from llm_client_sync.batch import BatchAPIRunner
     from llm_client_sync.testing._batches import install_batch_routes
 
     install_batch_routes(server)
@@ -112,3 +112,35 @@ def test_the_ledger_records_batch_api_items_at_the_batch_discount(server, tmp_pa
         assert row.usage == u and row.cost == pytest.approx((u.prompt_tokens * 0.05 + u.completion_tokens * 0.40)
                                                             / 1e6 / 2)
     assert ledger.totals(by="batch")[True].calls == 2
+
+
+def test_a_1000_item_batch_stops_within_one_items_cost_of_the_cap_and_resumes(server, tmp_path):
+    from llm_client_sync import BatchRunner
+
+    items = [f"item {i:04d}" for i in range(1000)]
+    with OpenAIProvider("gpt-5-nano", api_key="sk-test", base_url=server.base_url,
+                        default_params={"max_completion_tokens": 10}) as p:
+        tokens, per_item = estimate_call(p.build_body(items[0]), p.profile)
+        prompt = tokens - 10
+        assert all(estimate_call(p.build_body(i), p.profile)[0] == tokens for i in items)
+        for _ in items:  # each reply costs exactly what its call was estimated at
+            server.add_text("ok", usage={"prompt_tokens": prompt, "completion_tokens": 10, "total_tokens": tokens})
+        cap = per_item * 300.5
+        p.budget = budget = Budget(max_usd=cap)
+        checkpoint = str(tmp_path / "run.jsonl")
+        runner = BatchRunner(p, max_workers=8, checkpoint=checkpoint)
+        first = runner.run(items)
+        assert runner.stats.stopped == "budget_exceeded"
+        done = [r for r in first if r.ok]
+        assert len(done) == 300 and runner.stats.succeeded == 300
+        assert cap - per_item < budget.spent_usd <= cap  # stopped within one item's cost of the cap
+        assert budget.spent_usd == pytest.approx(300 * per_item) and budget.reserved_usd == 0
+        assert all(isinstance(r.error, BudgetExceededError) and r.attempts == 0 for r in first if not r.ok)
+
+        budget.update(max_usd=1.0)
+        again = BatchRunner(p, max_workers=8, checkpoint=checkpoint)
+        second = again.run(items)
+    assert again.stats.stopped is None and all(r.ok for r in second)
+    assert again.stats.skipped == 300 and again.stats.succeeded == 700
+    assert len([r for r in server.requests if r.path.endswith("/chat/completions")]) == 1000  # none twice
+    assert budget.spent_usd == pytest.approx(1000 * per_item)

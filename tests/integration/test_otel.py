@@ -276,3 +276,27 @@ def test_a_stream_closed_early_still_ends_its_span(telemetry, server):
     assert span.name == "chat gpt-5-nano" and span.end_time is not None
     (duration,) = telemetry.metrics()["gen_ai.client.operation.duration"]
     assert duration.count == 1
+
+
+def test_a_batch_of_10_gives_10_chat_spans_under_the_callers_span_from_the_workers(telemetry, server):
+    from llm_client_sync import BatchRunner
+    from llm_client_sync.observe import subscribe
+
+    items = [f"question {i}" for i in range(10)]
+    finished: list = []
+    unsubscribe = subscribe(finished.append, events={"batch_item"})
+    tracer = telemetry.tracer_provider.get_tracer("app")
+    try:
+        with _provider(server) as p, tracer.start_as_current_span("nightly batch") as job:
+            results = BatchRunner(p, max_workers=4).run(items)
+    finally:
+        unsubscribe()
+    assert all(r.ok for r in results)
+    chats = [s for s in telemetry.finished() if s.name == "chat gpt-5-nano"]
+    assert len(chats) == 10
+    for s in chats:
+        assert s.kind is SpanKind.CLIENT and s.parent.span_id == job.get_span_context().span_id
+        assert s.context.trace_id == job.get_span_context().trace_id
+    assert sorted(e.data["index"] for e in finished) == list(range(10)) and all(e.data["ok"] for e in finished)
+    (duration,) = telemetry.metrics()["gen_ai.client.operation.duration"]
+    assert duration.count == 10

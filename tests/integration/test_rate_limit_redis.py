@@ -9,8 +9,8 @@ import uuid
 
 import pytest
 
-from llm_client_sync.errors import RateLimitTimeoutError
-from llm_client_sync.rate_limit import RateLimit
+from llm_client_sync.errors import RateLimiterUnavailableError, RateLimitTimeoutError
+from llm_client_sync.ratelimit import RateLimit
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
@@ -29,7 +29,7 @@ if not _redis_up():
         raise RuntimeError(f"Redis is required (LLM_CLIENT_SYNC_REQUIRE_SERVICES=1) but {REDIS_URL} is not reachable")
     pytest.skip(f"Redis not reachable at {REDIS_URL} (source ../shared/services/pg_redis.sh)", allow_module_level=True)
 
-from llm_client_sync.rate_limit_redis import RedisRateLimiter  # noqa: E402
+from llm_client_sync.ratelimit import RedisRateLimiter  # noqa: E402
 
 pytestmark = pytest.mark.services
 
@@ -130,10 +130,117 @@ def test_redis_down_falls_back_to_a_local_limiter():
     lim.observe(200, {"x-ratelimit-remaining-requests": "3"})
 
 
-def test_redis_down_with_fallback_raise_or_open():
+def test_redis_down_with_fallback_raise_fails_closed_for_as_long_as_it_is_down():
     url = f"redis://127.0.0.1:{_closed_port()}/0"
-    with pytest.raises(RateLimitTimeoutError, match="Redis unavailable"):
-        RedisRateLimiter(RateLimit(rpm=4), url=url, name="down", fallback="raise").acquire()
+    now = [0.0]
+    lim = RedisRateLimiter(RateLimit(rpm=4), url=url, name="down", fallback="raise", retry_interval=5.0,
+                           clock=lambda: now[0])
+    for step in range(12):  # before, within and after several retry intervals
+        now[0] = step * 1.5
+        with pytest.raises(RateLimiterUnavailableError, match="fallback='raise'"):
+            lim.acquire()
+    assert not issubclass(RateLimiterUnavailableError, RateLimitTimeoutError)
     open_ = RedisRateLimiter(RateLimit(rpm=1), url=url, name="down", fallback="open")
     for _ in range(5):
         open_.settle(open_.acquire(10), 10)
+
+
+class FrozenRedis:
+    """A socket server that accepts connections and never answers (like a paused or hung Redis)."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+@pytest.mark.parametrize("fallback", ["raise", "local"])
+def test_a_frozen_redis_costs_queued_callers_one_bounded_wait_in_total(fallback):
+    import threading
+    import time
+
+    frozen = FrozenRedis()
+    try:
+        lim = RedisRateLimiter(RateLimit(rpm=1000), url=f"redis://127.0.0.1:{frozen.port}/0", name="frozen",
+                               fallback=fallback, socket_timeout=0.3, retry_interval=30.0)
+        outcomes: list[str] = []
+        barrier = threading.Barrier(16)
+
+        def call() -> None:
+            barrier.wait()
+            try:
+                lim.acquire(1)
+                outcomes.append("granted")
+            except RateLimiterUnavailableError:
+                outcomes.append("refused")
+
+        threads = [threading.Thread(target=call) for _ in range(16)]
+        start = time.monotonic()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=20)
+        elapsed = time.monotonic() - start
+    finally:
+        frozen.close()
+    assert len(outcomes) == 16
+    assert set(outcomes) == {"refused" if fallback == "raise" else "granted"}
+    # one socket timeout (0.3 s) in total, not 16 (4.8 s) one after another
+    assert elapsed < 1.5, elapsed
+
+
+def test_a_lost_settle_is_logged_at_warning(name, caplog):
+    import redis as redis_mod
+
+    lim = make(name, limits=RateLimit(tpm=1000))
+    res = lim.acquire(100)
+
+    def down(*a, **kw):
+        raise redis_mod.exceptions.ConnectionError("gone")
+
+    lim._settle_lua = down
+    with caplog.at_level("WARNING", logger="llm_client_sync.rate_limit"):
+        lim.settle(res, 10)
+    assert any(r.levelname == "WARNING" and "settle" in r.getMessage() for r in caplog.records)
+
+
+def test_concurrent_settles_adjust_the_shared_ledger_once(name):
+    """Two threads settling one reservation at once: the shared ledger is adjusted once (twice before)."""
+    import threading
+
+    from llm_client_sync.ratelimit import Reservation
+
+    class RacySettled(Reservation):
+        def __init__(self, res: Reservation, barrier: threading.Barrier) -> None:
+            self._value, self._barrier = False, barrier
+            super().__init__(res.tokens, res.granted_at, res._entry, res._requests_entry)
+
+        @property
+        def settled(self) -> bool:  # type: ignore[override]
+            if not self._value:
+                try:
+                    self._barrier.wait(0.5)  # both threads read False unless settle serialises them
+                except threading.BrokenBarrierError:
+                    pass
+            return self._value
+
+        @settled.setter
+        def settled(self, value: bool) -> None:
+            self._value = value
+
+    lim = make(name, limits=RateLimit(tpm=1000))
+    res = RacySettled(lim.acquire(100), threading.Barrier(2))
+    calls = []
+    real = lim._settle_lua
+    lim._settle_lua = lambda *a, **kw: (calls.append(1), real(*a, **kw))[1]
+    threads = [threading.Thread(target=lim.settle, args=(res, 400)) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert len(calls) == 1
+    lim.acquire(600, timeout=0.5)  # 400 used: 600 left, not 300

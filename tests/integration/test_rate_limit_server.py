@@ -9,7 +9,7 @@ from collections import deque
 import pytest
 
 from llm_client_sync.errors import RateLimitError
-from llm_client_sync.rate_limit import RateLimit, RateLimiter
+from llm_client_sync.ratelimit import RateLimit, RateLimiter
 from llm_client_sync.testing import MockOpenAIServer
 from llm_client_sync.transport import RetryPolicy, Transport
 

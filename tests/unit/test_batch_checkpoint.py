@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 
 import pytest
 
-from llm_client_sync.batch_checkpoint import FAILED, OK, Checkpoint, fingerprint
+from llm_client_sync.batch.checkpoint import FAILED, OK, Checkpoint, fingerprint
 from llm_client_sync.errors import ConfigurationError
 
 
@@ -82,3 +83,91 @@ def test_header_mismatch_and_unknown_version_are_refused(tmp_path):
 def test_fingerprint_is_canonical():
     assert fingerprint({"a": 1, "b": [1, 2]}) == fingerprint({"b": [1, 2], "a": 1})
     assert fingerprint("x") != fingerprint("y") and len(fingerprint("x")) == 16
+
+
+def good_file(path, n=4):
+    with Checkpoint(path).open({"model": "m"}) as ck:
+        for i in range(n):
+            ck.append(rec(i))
+    return path.read_bytes().splitlines(keepends=True)
+
+
+def damage_line(lines, k, new):
+    return b"".join(lines[:k] + [new] + lines[k + 1:])
+
+
+HUGE = 10 ** 15
+
+
+# (name, how to damage the bytes of a 4-record file (header + records 0..3), indexes still OK after)
+DAMAGE = [
+    ("torn tail", lambda ls: b"".join(ls)[:-7], [0, 1, 2]),
+    ("garbage tail line", lambda ls: b"".join(ls) + b"\x00\xff garbage\n", [0, 1, 2, 3]),
+    ("garbage middle line", lambda ls: damage_line(ls, 2, b"}}}{{{\n"), [0, 2, 3]),
+    ("truncated middle line", lambda ls: damage_line(ls, 3, ls[3][:15] + b"\n"), [0, 1, 3]),
+    ("non-UTF-8 middle line", lambda ls: damage_line(ls, 1, b'{"index": 0, "id": "\xff\xfe"}\n'), [1, 2, 3]),
+    ("huge index", lambda ls: damage_line(ls, 2, json.dumps({**rec(1), "index": HUGE}).encode() + b"\n"), [0, 2, 3]),
+    ("negative index", lambda ls: damage_line(ls, 2, json.dumps({**rec(1), "index": -3}).encode() + b"\n"), [0, 2, 3]),
+    ("string index", lambda ls: damage_line(ls, 2, json.dumps({**rec(1), "index": "1"}).encode() + b"\n"), [0, 2, 3]),
+    ("huge attempts", lambda ls: damage_line(ls, 2, json.dumps({**rec(1), "attempts": HUGE}).encode() + b"\n"),
+     [0, 1, 2, 3]),
+    ("bad fingerprint", lambda ls: damage_line(ls, 4, json.dumps({**rec(3), "fp": "zz"}).encode() + b"\n"), [0, 1, 2]),
+    ("a list, not a record", lambda ls: damage_line(ls, 1, b"[1, 2, 3]\n"), [1, 2, 3]),
+    ("success without result", lambda ls: damage_line(ls, 1, json.dumps({**rec(0), "result": None}).encode() + b"\n"),
+     [1, 2, 3]),
+    ("deep nesting", lambda ls: damage_line(ls, 1, b"[" * 100_000 + b"]" * 100_000 + b"\n"), [1, 2, 3]),
+    ("every record damaged", lambda ls: ls[0] + b"x\n" * 4, []),
+]
+
+
+@pytest.mark.parametrize("name, damage, kept", DAMAGE, ids=[d[0] for d in DAMAGE])
+def test_damaged_checkpoint_is_repaired_keeping_every_good_record(tmp_path, caplog, name, damage, kept):
+    path = tmp_path / "c.jsonl"
+    path.write_bytes(damage(good_file(path)))
+    with caplog.at_level("WARNING", logger="llm_client_sync.batch"):
+        with Checkpoint(path).open({"model": "m"}) as ck:
+            ok = [i for i in range(4) if ck.state(i) == OK]
+            assert len(ck._state) <= 5  # nothing sized by a number in the file
+            records = list(ck.records())
+            ck.append(rec(9))
+    assert ok == kept
+    assert [r["index"] for r in records] == kept
+    if name != "huge attempts":  # clamped to 255, not damage
+        assert caplog.records and all(r.levelname == "WARNING" for r in caplog.records)  # said clearly
+    with Checkpoint(path).open({"model": "m"}) as again:  # the repair is durable and appendable
+        assert [i for i in range(10) if again.state(i) == OK] == kept + [9]
+        assert again.dropped == [] and again.repaired_bytes == 0
+
+
+@pytest.mark.parametrize("content, match", [
+    (b'{"hello": 1}\n', "not a llm_client_sync batch checkpoint"),
+    (b"index,id\n0,a\n", "not a llm_client_sync batch checkpoint"),
+    (b"\x89PNG\r\n\x1a\n\x00\x00", "not a llm_client_sync batch checkpoint"),
+    (b"no newline at all, and not ours", "no header line"),
+    (b'{"llm_client_sync_batch": 99}\n', "format 99"),
+    (b'{"llm_client_sync_batch": 1, "model": "other"}\n', "model='other'"),
+])
+def test_foreign_checkpoint_is_refused_untouched(tmp_path, content, match):
+    path = tmp_path / "c.jsonl"
+    path.write_bytes(content)
+    with pytest.raises(ConfigurationError, match=match) as info:
+        Checkpoint(path).open({"model": "m"})
+    assert "delete this file" in str(info.value)
+    assert path.read_bytes() == content
+
+
+def test_a_torn_header_starts_the_file_again(tmp_path):
+    path = tmp_path / "c.jsonl"
+    path.write_bytes(b'{"llm_client_sync_ba')
+    with Checkpoint(path).open({"model": "m"}) as ck:
+        ck.append(rec(0))
+    with Checkpoint(path).open({"model": "m"}) as ck:
+        assert ck.state(0) == OK and ck.header["model"] == "m"
+
+
+def test_states_have_names_that_say_what_they_mean():
+    from llm_client_sync.batch import checkpoint
+
+    assert not hasattr(checkpoint, "NONE")
+    assert [s.name for s in checkpoint.ItemState] == ["PENDING", "OK", "FAILED"]
+    assert checkpoint.Checkpoint.state.__annotations__["return"] in ("ItemState", checkpoint.ItemState)

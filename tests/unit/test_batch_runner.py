@@ -144,18 +144,22 @@ def test_checkpoint_for_different_input_is_refused(tmp_path):
         BatchRunner(FakeProvider("other-model"), checkpoint=ck).run(["a", "b"])
 
 
-def test_not_a_checkpoint_and_corrupt_middle_are_refused(tmp_path):
+def test_not_a_checkpoint_is_refused_and_a_corrupt_middle_is_repaired(tmp_path):
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"hello": 1}\n')
     with pytest.raises(ConfigurationError, match="not a llm_client_sync"):
         BatchRunner(FakeProvider(), checkpoint=str(bad)).run(["a"])
+    assert bad.read_text() == '{"hello": 1}\n'  # refused untouched
     ck = tmp_path / "run.jsonl"
     BatchRunner(FakeProvider(), checkpoint=str(ck)).run(["a", "b", "c"])
     rows = ck.read_text().splitlines()
+    damaged = json.loads(rows[2])["index"]
     rows[2] = rows[2][:10]
     ck.write_text("\n".join(rows) + "\n")
-    with pytest.raises(ConfigurationError, match="corrupt"):
-        BatchRunner(FakeProvider(), checkpoint=str(ck)).run(["a", "b", "c"])
+    provider = FakeProvider()
+    results = BatchRunner(provider, checkpoint=str(ck)).run(["a", "b", "c"])
+    assert [r.ok for r in results] == [True] * 3
+    assert provider.calls == [["a", "b", "c"][damaged]]  # only the damaged record's item ran again
 
 
 def test_keyboard_interrupt_stops_cleanly_and_resume_finishes_exactly_once(tmp_path):

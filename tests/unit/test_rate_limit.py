@@ -9,10 +9,11 @@ import pytest
 
 from llm_client_sync.errors import ConfigurationError, RateLimitTimeoutError
 from llm_client_sync.models import GPT5Nano, TextEmbedding3Small, get_profile
-from llm_client_sync.rate_limit import (
+from llm_client_sync.ratelimit import (
     DEFAULT_COMPLETION_TOKENS,
     RateLimit,
     RateLimiter,
+    Reservation,
     build_limiter,
     parse_reset,
     request_cost,
@@ -351,3 +352,86 @@ def test_request_cost_never_raises():
     weird = {"messages": [object()], "n": "x", "max_tokens": "lots"}
     assert request_cost(weird, GPT5Nano) >= 1
     assert request_cost(None, GPT5Nano) >= 1  # type: ignore[arg-type]
+
+
+class RacySettled(Reservation):
+    """A reservation whose ``settled`` flag makes two settles read it at the same moment unless the
+    limiter serialises them (then the barrier times out and the second one reads True)."""
+
+    def __init__(self, res: Reservation, barrier: threading.Barrier) -> None:
+        self._value = False
+        self._barrier = barrier
+        super().__init__(res.tokens, res.granted_at, res._entry, res._requests_entry)
+
+    @property
+    def settled(self) -> bool:  # type: ignore[override]
+        value = self._value
+        if not value:
+            try:
+                self._barrier.wait(0.5)
+            except threading.BrokenBarrierError:
+                pass
+        return value
+
+    @settled.setter
+    def settled(self, value: bool) -> None:
+        self._value = value
+
+
+def test_two_concurrent_settles_adjust_once():
+    """Fails before the fix: both threads saw settled=False and both charged the extra 300 tokens."""
+    clock = FakeClock()
+    lim = limiter(clock, tpm=1000)
+    res = RacySettled(lim.acquire(100), threading.Barrier(2))
+    threads = [threading.Thread(target=lim.settle, args=(res, 400)) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    snap = lim.snapshot()["tokens"]
+    assert snap["level"] == 600 and snap["window_spent"] == 400  # before the fix: 300 and 700
+
+
+def test_window_length_is_injectable():
+    clock = FakeClock()
+    lim = limiter(clock, rpm=2, window=2.0)
+    lim.acquire()
+    lim.acquire()
+    start = clock.now
+    lim.acquire()
+    assert clock.now - start == pytest.approx(2.0, abs=0.01)  # one 2 s window, not 60 s
+    with pytest.raises(ConfigurationError):
+        RateLimit(rpm=1, window=0)
+
+
+def test_settle_stamps_the_entry_when_the_answer_came():
+    """The server counted the request when it arrived (after the grant): the window entry must not
+    leave our window before it leaves the server's."""
+    clock = FakeClock()
+    lim = limiter(clock, rpm=1, window=10.0)
+    res = lim.acquire()
+    clock.now += 3.0  # the call took 3 s
+    lim.settle(res, 0)
+    start = clock.now
+    lim.acquire()
+    assert clock.now - start == pytest.approx(10.0, abs=0.01)  # 10 s after the answer, not after the grant
+
+
+def test_charge_retry_takes_a_request_slot_and_settle_keeps_it():
+    clock = FakeClock()
+    lim = limiter(clock, rpm=10, tpm=1000)
+    res = lim.acquire(100)
+    lim.charge_retry(res)
+    lim.settle(res, 40)
+    snap = lim.snapshot()
+    assert snap["requests"]["window_spent"] == 2
+    assert snap["tokens"]["window_spent"] == 140  # the re-sent attempt keeps its estimate
+
+
+@pytest.mark.parametrize("headers", [{"retry-after": "nan"}, {"retry-after": "inf"}, {"retry-after": "-5"},
+                                     {"retry-after-ms": "1e308"}, {"retry-after": "99999999999"}])
+def test_a_429_hint_never_freezes_the_limiter_for_long(headers):
+    clock = FakeClock()
+    lim = limiter(clock, rpm=1000)
+    lim.observe(429, headers)
+    assert 0 <= lim.snapshot()["paused_for"] <= 120.0

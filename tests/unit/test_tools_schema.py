@@ -6,7 +6,12 @@ import asyncio
 import dataclasses
 import datetime as dt
 import enum
-from typing import Annotated, Any, Literal, NotRequired, Optional, TypedDict, Union
+from typing import Annotated, Any, Literal, Optional, TypedDict, Union
+
+try:
+    from typing import NotRequired
+except ImportError:  # Python 3.10
+    from typing_extensions import NotRequired
 
 import pytest
 

@@ -7,28 +7,36 @@ every item appears exactly once.
 
 from __future__ import annotations
 
+import contextvars
 import importlib
 import json
 import logging
 import queue
+import sys
 import threading
 import time
 from collections.abc import Sized
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping
 
-from .batch_checkpoint import NONE, OK, Checkpoint, fingerprint
-from .errors import (
+from .. import errors as _errors
+from .._atomic import atomic_writer
+from ..errors import (
     APIError,
     APIStatusError,
+    BudgetExceededError,
     ConfigurationError,
     LLMClientError,
 )
-from . import errors as _errors
-from .types import CompletionResult, Usage
+from ..observe import hooks as _hooks
+from ..types import CompletionResult, Usage
+from .checkpoint import OK, PENDING, Checkpoint, fingerprint
 
-__all__ = ["BatchResult", "BatchRunner", "BatchStats", "read_results", "run_batch_cli", "write_results"]
+if TYPE_CHECKING:
+    from ..providers.base import Provider
+
+__all__ = ["BatchResult", "BatchRunner", "BatchStats", "read_results", "write_results"]
 
 log = logging.getLogger("llm_client_sync.batch")
 
@@ -69,7 +77,15 @@ class BatchResult:
 @dataclass(frozen=True, slots=True)
 class BatchStats:
     """Progress and totals: items finished in this run (``succeeded``/``failed``), read back from
-    the checkpoint (``skipped``), usage and cost over all of them (cost None when unknown)."""
+    the checkpoint (``skipped``), usage and cost over all of them (cost None when unknown; each
+    result's own cost, so failed fail-over attempts are never billed).
+
+    ``stopped`` says why a run ended before its input did: None (it did not), ``"interrupted"``
+    (Ctrl-C), ``"budget_exceeded"`` (the provider's Budget refused a call) or ``"repeated_error"``
+    (every item of this run failed with the same non-retryable error, e.g. a bad API key);
+    ``stop_error`` is the error behind it. Items not run stay pending in the checkpoint: rerun to
+    resume.
+    """
 
     succeeded: int = 0
     failed: int = 0
@@ -78,6 +94,8 @@ class BatchStats:
     usage: Usage = field(default_factory=Usage)
     cost: float | None = None
     elapsed: float = 0.0
+    stopped: str | None = None
+    stop_error: BaseException | None = None
 
     @property
     def done(self) -> int:
@@ -113,9 +131,14 @@ def error_from_dict(data: Mapping[str, Any]) -> LLMClientError:
 
 
 def _retryable(exc: BaseException) -> bool:
-    from .transport import is_retryable  # the one "is this transient" predicate
+    from ..transport import is_retryable  # the one "is this transient" predicate
 
     return is_retryable(exc)
+
+
+def _signature(exc: BaseException) -> tuple[Any, ...]:
+    """What makes two failures "the same error" (class, status, API error code)."""
+    return (type(exc).__name__, getattr(exc, "status_code", None), getattr(exc, "code", None))
 
 
 # -- what runs on a worker -------------------------------------------------------------------------
@@ -189,7 +212,8 @@ class BatchRunner:
     """Runs ``provider.complete`` over many items with a worker pool and a resumable checkpoint.
 
     Args:
-        provider: an OpenAIProvider (or anything with ``complete``).
+        provider: any ``Provider`` (only ``complete`` is called; ``model``/``profile`` name the
+            checkpoint's header).
         max_workers: threads (when no executor is given); also the connection-pool size.
         checkpoint: path of the JSONL checkpoint (None: no checkpoint, nothing resumable).
         executor: any ``concurrent.futures.Executor``; a non-thread one (processes, Dask's
@@ -199,10 +223,18 @@ class BatchRunner:
         retries: extra tries in this run for an item whose error is transient (429, 5xx,
             connection), on top of the transport's own retries. Failed items are retried on resume.
         fsync: checkpoint policy, "always", "interval" (default) or "never".
-        progress: True shows a tqdm bar (the ``progress`` extra); ``on_progress(BatchStats)`` is
-            called after every finished item either way.
+        progress: True shows a tqdm bar when tqdm is installed (the ``progress`` extra), else a
+            plain line on stderr every ``progress_interval`` seconds; ``on_progress(BatchStats)``
+            is called after every finished item either way.
         max_in_flight: items submitted but not finished (default ``2 * max_workers``); bounds memory.
-        interrupt_grace: seconds in-flight items may finish after Ctrl-C before being abandoned.
+        interrupt_grace: seconds in-flight items may finish after a stop (Ctrl-C, budget, repeated
+            error) before being abandoned (they run again on resume).
+        stop_after_same_error: stop when the first this-many items of a run all failed with the
+            same non-retryable error (a bad key must not send 300 requests); None never stops.
+
+    A ``BudgetExceededError`` from the provider stops the run cleanly: no new item starts,
+    in-flight ones finish, the refused item stays pending, and ``stats.stopped`` is
+    ``"budget_exceeded"``; rerun with a raised budget to resume.
 
     The runner is not itself thread-safe: one ``run``/``iter`` at a time.
 
@@ -211,15 +243,24 @@ class BatchRunner:
         >>> runner.stats.usage.total_tokens, runner.stats.cost                       # doctest: +SKIP
     """
 
-    def __init__(self, provider: Any, max_workers: int = 16, checkpoint: str | None = None, *,
+    def __init__(self, provider: "Provider", max_workers: int = 16, checkpoint: str | None = None, *,
                  executor: Executor | None = None, params: Mapping[str, Any] | None = None, retries: int = 0,
                  fsync: str = "interval", progress: bool = False,
                  on_progress: Callable[[BatchStats], None] | None = None, max_in_flight: int | None = None,
-                 interrupt_grace: float = 5.0, clock: Callable[[], float] = time.monotonic) -> None:
-        if max_workers < 1:
-            raise ConfigurationError("max_workers must be at least 1")
-        if retries < 0:
-            raise ConfigurationError("retries must be >= 0")
+                 interrupt_grace: float = 5.0, stop_after_same_error: int | None = 5,
+                 progress_interval: float = 2.0, clock: Callable[[], float] = time.monotonic) -> None:
+        if isinstance(max_workers, bool) or not isinstance(max_workers, int) or max_workers < 1:
+            raise ConfigurationError(f"max_workers must be an int >= 1, got {max_workers!r}")
+        if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+            raise ConfigurationError(f"retries must be an int >= 0, got {retries!r}")
+        if not callable(getattr(provider, "complete", None)):
+            raise ConfigurationError(f"provider must be a Provider (with complete()), got {type(provider).__name__}")
+        if stop_after_same_error is not None and (isinstance(stop_after_same_error, bool) or
+                                                  not isinstance(stop_after_same_error, int) or
+                                                  stop_after_same_error < 1):
+            raise ConfigurationError(f"stop_after_same_error must be an int >= 1 or None, got {stop_after_same_error!r}")
+        self.stop_after_same_error = stop_after_same_error
+        self.progress_interval = progress_interval
         self.provider = provider
         self.max_workers = max_workers
         self.checkpoint = checkpoint
@@ -238,14 +279,21 @@ class BatchRunner:
 
     # -- public ------------------------------------------------------------------------------
     def run(self, items: Iterable[Any]) -> list[BatchResult]:
-        """All results in input order (including ones finished by an earlier, resumed run)."""
+        """All results in input order (including ones finished by an earlier, resumed run).
+
+        After an early stop (``stats.stopped``), an item that did not run has ``attempts=0`` and
+        the stop's error (e.g. the BudgetExceededError); it stays pending in the checkpoint.
+        """
         slots: list[BatchResult | None] = [None] * len(items) if isinstance(items, Sized) else []
         for res in self.iter(items):
             if res.index >= len(slots):
                 slots.extend([None] * (res.index + 1 - len(slots)))
             slots[res.index] = res
         missing = [i for i, r in enumerate(slots) if r is None]
-        if missing:  # pragma: no cover - would be a runner bug
+        if missing and self.stats.stop_error is not None:
+            for i in missing:
+                slots[i] = BatchResult(str(i), i, error=self.stats.stop_error, attempts=0)
+        elif missing:  # pragma: no cover - would be a runner bug
             raise RuntimeError(f"batch results missing for indexes {missing[:10]}")
         return slots  # type: ignore[return-value]
 
@@ -288,36 +336,40 @@ class BatchRunner:
         remote = isinstance(spec, tuple)
         done_q: "queue.SimpleQueue[Future]" = queue.SimpleQueue()
         running: dict[Future, _Pending] = {}
-        bar = _bar(total) if self.progress else None
+        bar = _progress(total, self.progress_interval, self._clock) if self.progress else None
         source = enumerate(items)
         run_id = f"{time.time_ns():x}"
         exhausted = False
         interrupted = False
+        same: list[Any] = []  # [signature, count] while every item of this run failed alike
 
         def submit(p: _Pending) -> None:
-            fut = executor.submit(_call, spec, p.prompt, p.params, f"{run_id}:{p.index}:{p.tries}")
+            call = (_call, spec, p.prompt, p.params, f"{run_id}:{p.index}:{p.tries}")
+            # a worker thread runs in a copy of the caller's context: tracing spans, observe scopes
+            fut = executor.submit(*call) if remote else executor.submit(contextvars.copy_context().run, *call)
             running[fut] = p
             fut.add_done_callback(done_q.put)
 
         try:
             while True:
-                while not exhausted and len(running) < self.max_in_flight:
+                while not exhausted and self.stats.stopped is None and len(running) < self.max_in_flight:
                     nxt = next(source, None)
                     if nxt is None:
                         exhausted = True
                         break
                     index, item = nxt
                     fp = fingerprint(item)
-                    prior = ckpt.state(index) if ckpt is not None else NONE
-                    if prior != NONE and not ckpt.matches(index, fp):
+                    prior = ckpt.state(index) if ckpt is not None else PENDING
+                    if prior != PENDING and not ckpt.matches(index, fp):
                         raise ConfigurationError(
                             f"checkpoint {self.checkpoint} was made for different input: item {index} differs; "
                             "use another checkpoint file (or delete this one) to start over")
                     if prior == OK:
-                        res = BatchResult.from_dict(ckpt.read(index))
-                        self._count(res, skipped=True, bar=bar, start=start)
-                        yield res
-                        continue
+                        res = _read_back(ckpt, index)
+                        if res is not None:
+                            self._count(res, skipped=True, bar=bar, start=start)
+                            yield res
+                            continue
                     try:
                         item_id, prompt, params = _split_item(item, index)
                     except ConfigurationError as exc:
@@ -332,12 +384,18 @@ class BatchRunner:
                 fut = _next_done(done_q)
                 p = running.pop(fut)
                 res = self._outcome(fut, p, remote)
-                if res.error is not None and p.tries <= self.retries and _retryable(res.error):
+                if isinstance(res.error, BudgetExceededError):
+                    # the call was refused before it was sent: the item stays pending
+                    self._stop("budget_exceeded", res.error)
+                    continue
+                if (res.error is not None and p.tries <= self.retries and _retryable(res.error)
+                        and self.stats.stopped is None):
                     p.tries += 1
                     p.attempts += 1
                     submit(p)
                     continue
                 self._finish(ckpt, res, p.fp, bar, start)
+                self._watch_repeats(res, same)
                 yield res
             if ckpt is not None and total is not None and ckpt.max_index >= total:
                 raise ConfigurationError(f"checkpoint {self.checkpoint} has items beyond the {total} input items: "
@@ -346,7 +404,9 @@ class BatchRunner:
             interrupted = True
             raise
         finally:
-            self.stopped = interrupted or bool(running)
+            if interrupted and self.stats.stopped is None:
+                self.stats = replace(self.stats, stopped="interrupted")
+            self.stopped = interrupted or bool(running) or self.stats.stopped is not None
             for fut in list(running):
                 if fut.cancel():
                     running.pop(fut)
@@ -359,6 +419,30 @@ class BatchRunner:
             if bar is not None:
                 bar.close()
             self.stats = replace(self.stats, elapsed=self._clock() - start)
+
+    def _stop(self, reason: str, error: BaseException) -> None:
+        """Start no new item; what is in flight finishes and is recorded."""
+        if self.stats.stopped is None:
+            self.stats = replace(self.stats, stopped=reason, stop_error=error)
+            log.warning("batch stopping (%s): %s: %s; items not run stay pending in the checkpoint",
+                        reason, type(error).__name__, error)
+
+    def _watch_repeats(self, res: BatchResult, same: list[Any]) -> None:
+        """Stop when every item of this run so far failed with one non-retryable error.
+
+        ``same`` is empty at the start, ``[signature, count]`` while the failures agree and
+        ``[None]`` once anything else finished (a success, a transient or a different error).
+        """
+        limit = self.stop_after_same_error
+        if limit is None or same == [None]:
+            return
+        sig = _signature(res.error) if res.error is not None and not _retryable(res.error) else None
+        if sig is None or (same and same[0] != sig):
+            same[:] = [None]
+            return
+        same[:] = [sig, (same[1] if same else 0) + 1]
+        if same[1] >= limit:
+            self._stop("repeated_error", res.error)
 
     def _drain(self, running: dict[Future, _Pending], done_q: "queue.SimpleQueue[Future]", ckpt: Checkpoint | None,
                remote: bool, bar: Any, start: float) -> None:
@@ -397,6 +481,9 @@ class BatchRunner:
             rec["fp"] = fp
             ckpt.append(rec)
         self._count(res, skipped=False, bar=bar, start=start)
+        if _hooks.active:
+            _hooks.emit(_hooks.EventType.BATCH_ITEM, error=res.error, data={
+                "id": res.id, "index": res.index, "ok": res.ok, "attempts": res.attempts})
 
     def _count(self, res: BatchResult, *, skipped: bool, bar: Any, start: float) -> None:
         s = self.stats
@@ -409,7 +496,8 @@ class BatchRunner:
             succeeded=s.succeeded + (1 if res.ok and not skipped else 0),
             failed=s.failed + (0 if res.ok else 1),
             skipped=s.skipped + (1 if skipped else 0),
-            total=s.total, usage=usage, cost=cost, elapsed=self._clock() - start)
+            total=s.total, usage=usage, cost=cost, elapsed=self._clock() - start,
+            stopped=s.stopped, stop_error=s.stop_error)
         if bar is not None:
             bar.update(1)
             bar.set_postfix(failed=s.failed, tokens=s.usage.total_tokens,
@@ -427,12 +515,54 @@ def _next_done(done_q: "queue.SimpleQueue[Future]") -> Future:
             continue
 
 
-def _bar(total: int | None) -> Any:
+def _read_back(ckpt: Checkpoint, index: int) -> BatchResult | None:
+    """A recorded success, or None when its record cannot be rebuilt (then the item runs again)."""
+    try:
+        return BatchResult.from_dict(ckpt.read(index))
+    except (KeyError, TypeError, ValueError, AttributeError, RecursionError) as exc:
+        log.warning("checkpoint %s: the record of item %d is unreadable (%s: %s); running it again",
+                    ckpt.path, index, type(exc).__name__, exc)
+        return None
+
+
+class _LineProgress:
+    """The progress display without tqdm: one plain line on stderr every ``interval`` seconds."""
+
+    def __init__(self, total: int | None, interval: float, clock: Callable[[], float], stream: Any = None) -> None:
+        self.total, self.interval, self._clock = total, interval, clock
+        self.stream = stream if stream is not None else sys.stderr
+        self.n = 0
+        self._start = self._last = clock()
+        self._postfix: dict[str, Any] = {}
+
+    def update(self, n: int = 1) -> None:
+        self.n += n
+        now = self._clock()
+        if now - self._last >= self.interval:
+            self._last = now
+            self._print(now)
+
+    def set_postfix(self, refresh: bool = False, **kw: Any) -> None:
+        self._postfix = kw
+
+    def _print(self, now: float) -> None:
+        rate = self.n / max(now - self._start, 1e-9)
+        of = f"/{self.total}" if self.total is not None else ""
+        extra = "".join(f", {k} {v}" for k, v in self._postfix.items())
+        try:
+            print(f"batch: {self.n}{of} items ({rate:.1f}/s{extra})", file=self.stream, flush=True)
+        except (OSError, ValueError):  # a closed stderr never breaks the run
+            pass
+
+    def close(self) -> None:
+        self._print(self._clock())
+
+
+def _progress(total: int | None, interval: float, clock: Callable[[], float]) -> Any:
     try:
         from tqdm import tqdm
     except ImportError:
-        log.info("progress=True needs tqdm (pip install 'llm-client-sync[progress]'); using on_progress only")
-        return None
+        return _LineProgress(total, interval, clock)
     return tqdm(total=total, unit="item", desc="batch")
 
 
@@ -456,23 +586,14 @@ def read_results(checkpoint: str) -> Iterator[BatchResult]:
 
 def write_results(checkpoint: str, out_path: str) -> int:
     """Write one line per item, input order, from a checkpoint (atomically); returns the count."""
-    import os
-
-    tmp = f"{out_path}.tmp"
     count = 0
     ckpt = Checkpoint(checkpoint, fsync="never").open({})
     try:
-        with open(tmp, "w", encoding="utf-8") as out:
+        with atomic_writer(out_path, "w", encoding="utf-8") as out:
             for rec in ckpt.records():
                 rec.pop("fp", None)
                 out.write(json.dumps(rec, ensure_ascii=False) + "\n")
                 count += 1
-            out.flush()
-            os.fsync(out.fileno())
     finally:
         ckpt.close()
-    os.replace(tmp, out_path)
     return count
-
-
-from .batch_cli import run_batch_cli  # noqa: E402  (re-exported: the CLI lives beside the runner)
