@@ -92,7 +92,8 @@ def _parse_body(provider: Any, body: Mapping[str, Any], request_id: str | None,
         from ..providers._chat import parse_chat_response
 
         result = parse_chat_response(body, profile, request_id)
-    return _discount(result, profile)
+    stamp = getattr(provider, "_stamp", None)  # results say which provider answered, as complete()'s do
+    return _discount(stamp(result) if callable(stamp) else result, profile)
 
 
 def _discount(result: CompletionResult, profile: Any) -> CompletionResult:
