@@ -82,7 +82,8 @@ class WireProtocol(Protocol):
 
     name: str
 
-    def build(self, profile: ModelProfile, messages: list[dict[str, Any]], params: dict[str, Any]) -> dict[str, Any]: ...
+    def build(self, profile: ModelProfile, messages: list[dict[str, Any]],
+              params: dict[str, Any]) -> dict[str, Any]: ...
 
     def path(self, model: str, stream: bool) -> str: ...
 
@@ -182,8 +183,10 @@ class BaseProvider:
         self._config: dict[str, Any] = {
             "model": self.profile.key if get_profile(self.profile.key) is self.profile else self.model,
             "base_url": self.base_url, "max_retries": policy.max_retries, "retry": dataclasses.asdict(policy),
-            "pool_maxsize": pool_maxsize, "default_params": self.default_params, "headers": dict(self.headers),
+            "pool_maxsize": pool_maxsize, "default_params": self.default_params,
+            "headers": {k: v for k, v in self.headers.items() if not _credential_header(k)},
             "timeout": dataclasses.asdict(Timeout.coerce(timeout))}
+        self._config.update({k: v for k, v in {"verify": verify, "ca_bundle": ca_bundle}.items() if v is not None})
         self.cache = _build_cache(cache, embed_fn, self._config)
         self._owns_cache = self.cache is not None and self.cache is not cache  # a given ResponseCache is shared
         self.limiter = self._build_limiter(rate_limit)
@@ -215,7 +218,8 @@ class BaseProvider:
 
     def to_config(self) -> dict[str, Any]:
         """A JSON-able, picklable configuration without the API key; ``from_config`` rebuilds the
-        provider (the key then comes from that process's environment)."""
+        provider (the key then comes from that process's environment). Headers that carry
+        credentials (``Authorization``, ``api-key``, ``*token*``, ...) and proxies are left out too."""
         return dict(self._config)
 
     @classmethod
@@ -400,6 +404,14 @@ class BaseProvider:
             _budget.settle(hold, usage)
         if reservation is not None and self.limiter is not None:
             self.limiter.settle(reservation, usage.total_tokens if usage is not None else 0)
+
+
+_CREDENTIAL_WORDS = ("authorization", "api-key", "api_key", "apikey", "token", "secret", "cookie", "password")
+
+
+def _credential_header(name: str) -> bool:
+    lname = name.lower()
+    return any(w in lname for w in _CREDENTIAL_WORDS)
 
 
 def _per_call(timeout: Any, retry: RetryPolicy | None, before_retry: Any = None) -> dict[str, Any]:
