@@ -9,6 +9,8 @@ disables it), makes no network call and imports no optional dependency.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ._env import load_env as _load_env
 
 _load_env()
@@ -123,6 +125,68 @@ _LAZY = {
     "uninstrument": ".observe.otel",
     "write_results": ".batch",
 }
+
+
+if TYPE_CHECKING:  # the lazily loaded names, typed as if imported eagerly (no import-time cost)
+    from .agent import (
+        Agent as Agent,
+        AgentConfig as AgentConfig,
+        AgentResult as AgentResult,
+        AgentStatus as AgentStatus,
+        AgentStream as AgentStream,
+    )
+    from .aio import (
+        AsyncAgent as AsyncAgent,
+        AsyncOpenAIProvider as AsyncOpenAIProvider,
+        AsyncStream as AsyncStream,
+    )
+    from .batch import (
+        BatchResult as BatchResult,
+        BatchRunner as BatchRunner,
+        BatchStats as BatchStats,
+        read_results as read_results,
+        write_results as write_results,
+    )
+    from .cache import (
+        CacheBackend as CacheBackend,
+        CacheWarning as CacheWarning,
+        FileCache as FileCache,
+        PgRedisCache as PgRedisCache,
+        QdrantCache as QdrantCache,
+        ResponseCache as ResponseCache,
+        build_cache as build_cache,
+        cache_key as cache_key,
+    )
+    from .client import OpenAIClient as OpenAIClient, TextStream as TextStream
+    from .conversation import Conversation as Conversation
+    from .providers.base import BaseProvider as BaseProvider, Provider as Provider
+    from .providers.fallback import CircuitBreaker as CircuitBreaker, FallbackProvider as FallbackProvider
+    from .rate_limit import RateLimit as RateLimit, RateLimiter as RateLimiter, Reservation as Reservation
+    from .rate_limit_redis import RedisRateLimiter as RedisRateLimiter
+    from .streaming import (
+        BufferingAdapter as BufferingAdapter,
+        CallbackAdapter as CallbackAdapter,
+        PusherAdapter as PusherAdapter,
+        SSEAdapter as SSEAdapter,
+        WebSocketAdapter as WebSocketAdapter,
+        collect_stream as collect_stream,
+        django_response as django_response,
+        flask_response as flask_response,
+    )
+    from .tokens import (
+        TokenizerFallbackWarning as TokenizerFallbackWarning,
+        configure_tokenizer as configure_tokenizer,
+        count_messages as count_messages,
+        count_tokens as count_tokens,
+        is_exact as is_exact,
+    )
+    from .tools import (
+        Tool as Tool,
+        ToolRegistry as ToolRegistry,
+        ToolResult as ToolResult,
+        sync_tool as sync_tool,
+        tool as tool,
+    )
 
 
 def __getattr__(name: str):

@@ -233,6 +233,13 @@ class BaseProvider:
 
     def _prepare(self, prompt: Any, params: dict[str, Any]) -> tuple[dict[str, Any], Any]:
         """(request body, structured-output target or None) for ``prompt`` and ``params``."""
+        if "messages" in params:  # the async original's keyword form: complete(messages=[...])
+            if prompt is not None:
+                raise ConfigurationError("give the prompt positionally or as messages=, not both")
+            prompt = params.pop("messages")
+        if prompt is None:
+            raise ConfigurationError("complete()/stream() need a prompt: a str, a list of message dicts "
+                                     "(also as messages=[...]) or a Conversation")
         params = {**self.default_params, **params}
         system = params.pop("system", None)
         messages = coerce_messages(prompt, system, self.profile)

@@ -69,12 +69,35 @@ def _upload(req: Request) -> Any:
 
 def _save_file(server: ServerCore, filename: str, content: bytes, purpose: str) -> dict[str, Any]:
     now = int(time.time())
-    f = {"object": "file", "id": _new_id("file-"), "purpose": purpose, "filename": filename,
+    f: dict[str, Any] = {"object": "file", "id": _new_id("file-"), "purpose": purpose, "filename": filename,
          "bytes": len(content), "created_at": now, "expires_at": now + 30 * 86400, "status": "processed",
-         "status_details": None, "content": content}
+         "status_details": None, "content": content, "_order": next(_ids)}
     with server.lock:
         _store(server, "files")[f["id"]] = f
     return f
+
+
+def _list_files(req: Request) -> Any:
+    """``GET /v1/files``: newest first (``order=asc`` for oldest), ``purpose``, ``limit``, ``after``."""
+    q = req.recorded.query
+    purpose = q.get("purpose", [""])[0]
+    with req.server.lock:
+        files = [f for f in _store(req.server, "files").values() if not purpose or f["purpose"] == purpose]
+    files.sort(key=lambda f: f["_order"], reverse=q.get("order", ["desc"])[0] != "asc")
+    return _page([_file_object(f) for f in files], req, default_limit=10000)
+
+
+def _page(items: list[dict[str, Any]], req: Request, *, default_limit: int) -> JSONResponse:
+    """A cursor page of a list endpoint: the items after the query's ``after``, at most ``limit``."""
+    q = req.recorded.query
+    limit = int(q.get("limit", [str(default_limit)])[0])
+    after = q.get("after", [""])[0]
+    if after:
+        ids = [it["id"] for it in items]
+        items = items[ids.index(after) + 1:] if after in ids else []
+    page = items[:limit]
+    return JSONResponse({"object": "list", "data": page, "first_id": page[0]["id"] if page else None,
+                         "last_id": page[-1]["id"] if page else None, "has_more": len(items) > limit})
 
 
 def _get_file(req: Request) -> Any:
@@ -257,21 +280,14 @@ def _cancel_batch(req: Request) -> Any:
 
 
 def _list_batches(req: Request) -> Any:
-    q = req.recorded.query
-    limit = int((q.get("limit") or ["20"])[0])
-    after = (q.get("after") or [None])[0]
     with req.server.lock:
-        batches = sorted(_store(req.server, "batches").values(), key=lambda b: -b["_order"])
-        if after:
-            ids = [b["id"] for b in batches]
-            batches = batches[ids.index(after) + 1:] if after in ids else []
-        page = [_public(b) for b in batches[:limit]]
-    return JSONResponse({"object": "list", "data": page, "first_id": page[0]["id"] if page else None,
-                         "last_id": page[-1]["id"] if page else None, "has_more": len(batches) > limit})
+        batches = [_public(b) for b in sorted(_store(req.server, "batches").values(), key=lambda b: -b["_order"])]
+    return _page(batches, req, default_limit=20)
 
 
 _ROUTES = (
     ("POST", "/v1/files", _upload),
+    ("GET", "/v1/files", _list_files),
     ("GET", "/v1/files/{file_id}", _get_file),
     ("DELETE", "/v1/files/{file_id}", _delete_file),
     ("GET", "/v1/files/{file_id}/content", _file_content),

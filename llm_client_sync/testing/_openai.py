@@ -18,6 +18,12 @@ from ._server import BytesResponse, JSONResponse, Request, ServerCore, SSERespon
 __all__ = ["MockOpenAIServer"]
 
 _WORDS = re.compile(r"\S+\s*|\s+")
+_MODEL_IDS = ("gpt-5", "gpt-5-mini", "gpt-5-nano", "text-embedding-3-small")
+
+
+def _model_object(model: str) -> dict[str, Any]:
+    # ``created``: a fixed date, like the real one of a published model
+    return {"id": model, "object": "model", "created": 1754425777, "owned_by": "system"}
 
 
 class MockOpenAIServer(ServerCore):
@@ -45,6 +51,7 @@ class MockOpenAIServer(ServerCore):
         self.route("POST", "/v1/chat/completions", self._chat)
         self.route("POST", "/v1/embeddings", self._embeddings)
         self.route("GET", "/v1/models", self._models)
+        self.route("GET", "/v1/models/{model}", self._model)
 
     # -- scripting -------------------------------------------------------------------------
     def add(self, *replies: Reply) -> "MockOpenAIServer":
@@ -149,8 +156,13 @@ class MockOpenAIServer(ServerCore):
                             headers=self.base_headers(reply))
 
     def _models(self, req: Request) -> Any:
-        ids = ["gpt-5", "gpt-5-mini", "gpt-5-nano", "text-embedding-3-small"]
-        return JSONResponse({"object": "list", "data": [{"id": m, "object": "model", "owned_by": "mock"} for m in ids]})
+        return JSONResponse({"object": "list", "data": [_model_object(m) for m in _MODEL_IDS]})
+
+    def _model(self, req: Request) -> Any:
+        model = req.params["model"]
+        if model not in _MODEL_IDS:
+            return error_response(404, f"The model '{model}' does not exist", param="model", code="model_not_found")
+        return JSONResponse(_model_object(model))
 
 
 def special_reply(reply: Reply | None, body: Mapping[str, Any], server: MockOpenAIServer) -> Any:
@@ -310,7 +322,7 @@ def _chat_choice(index: int, reply: Reply) -> dict[str, Any]:
 
 def _chunk(cid: str, model: str, choices: list[dict[str, Any]], usage: Any = ...) -> bytes:
     obj: dict[str, Any] = {"id": cid, "object": "chat.completion.chunk", "created": int(time.time()),
-                           "model": model, "system_fingerprint": None, "choices": choices}
+                           "model": model, "service_tier": "default", "system_fingerprint": None, "choices": choices}
     if usage is not ...:
         obj["usage"] = usage
     return b"data: " + json.dumps(obj, separators=(",", ":")).encode() + b"\n\n"

@@ -8,6 +8,7 @@ call this server issued next to a reasoning item comes back without that reasoni
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import time
@@ -106,7 +107,7 @@ def _usage(body: Mapping[str, Any], output: list[dict[str, Any]], reply: Reply) 
         return dict(reply.usage)
     prompt = max(1, len(json.dumps(body.get("input") or "")) // 4)
     completion = max(1, len(json.dumps(output)) // 16)
-    return {"input_tokens": prompt, "input_tokens_details": {"cached_tokens": 0},
+    return {"input_tokens": prompt, "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
             "output_tokens": completion, "output_tokens_details": {"reasoning_tokens": 0},
             "total_tokens": prompt + completion}
 
@@ -116,52 +117,77 @@ def _event(kind: str, **data: Any) -> bytes:
             + b"\n\n")
 
 
-def _stream(resp: dict[str, Any], shape: StreamShape) -> Iterator[bytes]:
-    seq = iter(range(1_000_000))
-    start = {**resp, "status": "in_progress", "output": [], "usage": None}
-    yield _event("response.created", response=start, sequence_number=next(seq))
-    yield _event("response.in_progress", response=start, sequence_number=next(seq))
-    count = 2
-    for i, item in enumerate(resp["output"]):
-        pieces: list[bytes] = []
-        kind = item["type"]
-        empty = ({**item, "content": []} if kind == "message" else {**item, "arguments": ""} if kind == "function_call"
-                 else {**item, "summary": []})
-        pieces.append(_event("response.output_item.added", output_index=i, item=empty, sequence_number=next(seq)))
-        if kind == "message":
-            part = item["content"][0]
+def _item_events(i: int, item: dict[str, Any], shape: StreamShape, seq: Iterator[int]) -> Iterator[bytes]:
+    """The events the real API sends for one output item, from ``output_item.added`` to ``.done``."""
+    kind, iid = item["type"], item["id"]
+    if kind == "message":
+        empty = {**item, "status": "in_progress", "content": []}
+    elif kind == "function_call":
+        empty = {**item, "status": "in_progress", "arguments": ""}
+    else:
+        empty = {**item, "summary": []}
+    yield _event("response.output_item.added", output_index=i, item=empty, sequence_number=next(seq))
+    if kind == "message":
+        for c, part in enumerate(item["content"]):
+            where = {"item_id": iid, "output_index": i, "content_index": c}
             if part["type"] == "output_text":
+                yield _event("response.content_part.added", **where, part={**part, "text": ""},
+                             sequence_number=next(seq))
                 words = _WORDS.findall(part["text"])
                 step = max(1, shape.words_per_chunk)
                 for j in range(0, len(words), step):
-                    pieces.append(_event("response.output_text.delta", item_id=item["id"], output_index=i,
-                                         content_index=0, delta="".join(words[j:j + step]), sequence_number=next(seq)))
-                pieces.append(_event("response.output_text.done", item_id=item["id"], output_index=i,
-                                     content_index=0, text=part["text"], sequence_number=next(seq)))
-            else:
-                pieces.append(_event("response.refusal.delta", item_id=item["id"], output_index=i, content_index=0,
-                                     delta=part["refusal"], sequence_number=next(seq)))
-        elif kind == "reasoning":
-            for s_i, s in enumerate(item.get("summary") or ()):
-                for w in _WORDS.findall(s["text"]):
-                    pieces.append(_event("response.reasoning_summary_text.delta", item_id=item["id"], output_index=i,
-                                         summary_index=s_i, delta=w, sequence_number=next(seq)))
-        elif kind == "function_call":
-            text = item["arguments"]
-            step = max(1, shape.args_chunk)
-            for j in range(0, len(text), step):
-                pieces.append(_event("response.function_call_arguments.delta", item_id=item["id"], output_index=i,
-                                     delta=text[j:j + step], sequence_number=next(seq)))
-            pieces.append(_event("response.function_call_arguments.done", item_id=item["id"], output_index=i,
-                                 arguments=text, sequence_number=next(seq)))
-        pieces.append(_event("response.output_item.done", output_index=i, item=item, sequence_number=next(seq)))
-        for p in pieces:
-            if shape.error_after is not None and count >= shape.error_after:
-                yield _event("error", code="server_error", message="mock in-band error", param=None,
+                    yield _event("response.output_text.delta", **where, delta="".join(words[j:j + step]),
+                                 logprobs=[], sequence_number=next(seq))
+                yield _event("response.output_text.done", **where, text=part["text"], logprobs=[],
                              sequence_number=next(seq))
-                return
-            count += 1
-            yield p
+            else:
+                yield _event("response.content_part.added", **where, part={**part, "refusal": ""},
+                             sequence_number=next(seq))
+                yield _event("response.refusal.delta", **where, delta=part["refusal"], sequence_number=next(seq))
+                yield _event("response.refusal.done", **where, refusal=part["refusal"], sequence_number=next(seq))
+            yield _event("response.content_part.done", **where, part=part, sequence_number=next(seq))
+    elif kind == "reasoning":
+        for s_i, summary in enumerate(item.get("summary") or ()):
+            where = {"item_id": iid, "output_index": i, "summary_index": s_i}
+            yield _event("response.reasoning_summary_part.added", **where, part={**summary, "text": ""},
+                         sequence_number=next(seq))
+            for w in _WORDS.findall(summary["text"]):
+                yield _event("response.reasoning_summary_text.delta", **where, delta=w, sequence_number=next(seq))
+            yield _event("response.reasoning_summary_text.done", **where, text=summary["text"],
+                         sequence_number=next(seq))
+            yield _event("response.reasoning_summary_part.done", **where, part=summary, sequence_number=next(seq))
+    elif kind == "function_call":
+        text = item["arguments"]
+        step = max(1, shape.args_chunk)
+        for j in range(0, len(text), step):
+            yield _event("response.function_call_arguments.delta", item_id=iid, output_index=i,
+                         delta=text[j:j + step], sequence_number=next(seq))
+        yield _event("response.function_call_arguments.done", item_id=iid, output_index=i, arguments=text,
+                     sequence_number=next(seq))
+    yield _event("response.output_item.done", output_index=i, item=item, sequence_number=next(seq))
+
+
+def _stream(resp: dict[str, Any], shape: StreamShape) -> Iterator[bytes]:
+    """The full event sequence of the real API, numbered by ``sequence_number`` from 0.
+
+    ``shape.error_after`` counts every event sent (``response.created`` and ``.in_progress``
+    included) before an in-band ``error`` event ends the stream.
+    """
+    seq = itertools.count()
+    start = {**resp, "status": "in_progress", "output": [], "usage": None, "completed_at": None}
+    events = itertools.chain(
+        (_event("response.created", response=start, sequence_number=next(seq)),
+         _event("response.in_progress", response=start, sequence_number=next(seq))),
+        itertools.chain.from_iterable(_item_events(i, item, shape, seq) for i, item in enumerate(resp["output"])))
+    for count in itertools.count():
+        if shape.error_after is not None and count >= shape.error_after:
+            yield _event("error", code="server_error", message="mock in-band error", param=None,
+                         sequence_number=next(seq))
+            return
+        event = next(events, None)
+        if event is None:
+            break
+        yield event
     final = "response.incomplete" if resp["status"] == "incomplete" else "response.completed"
     yield _event(final, response=resp, sequence_number=next(seq))
 
@@ -186,14 +212,25 @@ def handle_responses(req: Request) -> Any:
         reply = default_reply(chat_view(body))
     rid = f"resp_mock{server.next_id()}"
     output, status, details = _output(server, reply, rid)
-    resp = {"id": rid, "object": "response", "created_at": int(time.time()), "status": status, "error": None,
+    now = int(time.time())
+    resp = {"id": rid, "object": "response", "created_at": now, "completed_at": now, "status": status, "error": None,
             "incomplete_details": details, "instructions": body.get("instructions"),
             "max_output_tokens": body.get("max_output_tokens"), "model": reply.model or body["model"],
             "output": output, "parallel_tool_calls": body.get("parallel_tool_calls", True),
-            "previous_response_id": body.get("previous_response_id"), "reasoning": body.get("reasoning") or {},
-            "store": body.get("store", True), "text": body.get("text") or {"format": {"type": "text"}},
+            "previous_response_id": body.get("previous_response_id"),
+            "reasoning": {"effort": None, "summary": None, **(body.get("reasoning") or {})},
+            "store": body.get("store", True),
+            "text": {"format": {"type": "text"}, "verbosity": "medium", **(body.get("text") or {})},
             "tool_choice": body.get("tool_choice", "auto"), "tools": body.get("tools") or [],
-            "usage": _usage(body, output, reply), "metadata": body.get("metadata") or {}}
+            "usage": _usage(body, output, reply), "metadata": body.get("metadata") or {},
+            "background": False, "service_tier": "default", "temperature": body.get("temperature", 1.0),
+            "top_p": body.get("top_p", 1.0), "truncation": body.get("truncation", "disabled"),
+            "user": body.get("user"), "max_tool_calls": body.get("max_tool_calls"),
+            "top_logprobs": body.get("top_logprobs", 0), "frequency_penalty": 0.0, "presence_penalty": 0.0,
+            "prompt_cache_key": body.get("prompt_cache_key"), "safety_identifier": body.get("safety_identifier")}
+    if body.get("store", True):
+        with server.lock:
+            server.state.setdefault("responses", {})[rid] = resp
     headers = server.base_headers(reply)
     if body.get("stream"):
         shape = reply
@@ -203,4 +240,25 @@ def handle_responses(req: Request) -> Any:
     return JSONResponse(resp, headers=headers)
 
 
+def _stored(req: Request, *, remove: bool = False) -> Any:
+    """A stored response (``store`` was not false) for ``GET``/``DELETE /v1/responses/{id}``."""
+    rid = req.params["response_id"]
+    with req.server.lock:
+        stored = req.server.state.setdefault("responses", {})
+        found = stored.pop(rid, None) if remove else stored.get(rid)
+    if found is None:
+        return error_response(404, f"Response with id '{rid}' not found.")
+    return JSONResponse({"id": rid, "object": "response", "deleted": True} if remove else found)
+
+
+def get_response(req: Request) -> Any:
+    return _stored(req)
+
+
+def delete_response(req: Request) -> Any:
+    return _stored(req, remove=True)
+
+
 register_default_route("POST", "/v1/responses", handle_responses)
+register_default_route("GET", "/v1/responses/{response_id}", get_response)
+register_default_route("DELETE", "/v1/responses/{response_id}", delete_response)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import socket
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -129,6 +130,20 @@ class _HTTPServer(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 128
 
+    core: "ServerCore"
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)  # type: ignore[misc]
+        finally:
+            self.core._connection_closed()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that resets or drops its connection is normal in tests: no traceback on stderr."""
+        if isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            return
+        super().handle_error(request, client_address)
+
 
 class ServerCore:
     """Socket server with a route table and a request log (thread-safe). Subclassed by
@@ -145,6 +160,8 @@ class ServerCore:
         self._requests: list[RecordedRequest] = []
         self._streams: list[StreamRecord] = []
         self._routes: list[tuple[str, re.Pattern[str], Handler]] = []
+        self._closed = threading.Condition(self.lock)
+        self._connections_closed = 0
         self._httpd: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
         self.record_requests = True
@@ -161,6 +178,7 @@ class ServerCore:
             server_core = core
 
         self._httpd = _HTTPServer((self.host, self.port), _Handler)
+        self._httpd.core = self
         self.port = self._httpd.server_address[1]
         self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
                                         name=f"mock-openai-{self.port}", daemon=True)
@@ -208,6 +226,22 @@ class ServerCore:
     def streams(self) -> list[StreamRecord]:
         with self.lock:
             return list(self._streams)
+
+    @property
+    def connections_closed(self) -> int:
+        """Connections the server has finished with (closed by either side, errors included)."""
+        with self.lock:
+            return self._connections_closed
+
+    def wait_connections_closed(self, count: int, timeout: float = 5.0) -> bool:
+        """Block until the server has finished with ``count`` connections in all; False on timeout."""
+        with self._closed:
+            return self._closed.wait_for(lambda: self._connections_closed >= count, timeout=timeout)
+
+    def _connection_closed(self) -> None:
+        with self._closed:
+            self._connections_closed += 1
+            self._closed.notify_all()
 
     def clear(self) -> None:
         with self.lock:

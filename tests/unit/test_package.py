@@ -42,3 +42,19 @@ def test_dotenv_loaded_without_overriding_set_variables(tmp_path):
     assert _run(code, tmp_path) == "from-dotenv http://127.0.0.1:1/v1"
     assert _run(code, tmp_path, {"OPENAI_API_KEY": "already-set"}) == "already-set http://127.0.0.1:1/v1"
     assert _run(code, tmp_path, {"LLM_CLIENT_SYNC_NO_DOTENV": "1"}) == "None None"
+
+
+def test_type_checkers_see_every_lazy_name_as_if_imported_eagerly():
+    import ast
+    from pathlib import Path
+
+    tree = ast.parse(Path(llm_client_sync.__file__).read_text())
+    guarded = {}
+    for node in tree.body:
+        if isinstance(node, ast.If) and getattr(node.test, "id", None) == "TYPE_CHECKING":
+            for imp in node.body:
+                assert isinstance(imp, ast.ImportFrom)
+                for alias in imp.names:
+                    assert alias.asname == alias.name, "re-export with `X as X` so type checkers export it"
+                    guarded[alias.name] = "." * imp.level + (imp.module or "")
+    assert guarded == llm_client_sync._LAZY

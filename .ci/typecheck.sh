@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# The README program (tests/typing/readme_program.py) under mypy --strict and pyright: no error,
+# and reveal_type of its results/events/agents/tools/conversations/batch results/aio shows no Any.
+set -euo pipefail
+VENV="${1:-.venv}"
+cd "$(dirname "$0")/.."
+PROGRAM=tests/typing/readme_program.py
+"$VENV/bin/python" -m mypy --strict --follow-imports=silent --no-incremental "$PROGRAM"
+"$VENV/bin/python" -m mypy --strict --follow-imports=silent --no-incremental tests/typing/reveal.py 2>&1 \
+  | tee /dev/stderr | grep -n "Revealed type" | grep -w "Any" && { echo "typecheck: a revealed type contains Any" >&2; exit 1; }
+PYRIGHT_PYTHON_FORCE_VERSION=latest "$VENV/bin/pyright" --pythonpath "$VENV/bin/python" "$PROGRAM" tests/typing/reveal.py
+echo "typecheck: OK"
