@@ -141,6 +141,7 @@ if TYPE_CHECKING:  # the lazily loaded names, typed as if imported eagerly (no i
         AsyncStream as AsyncStream,
     )
     from .batch import (
+        BatchAPIRunner as BatchAPIRunner,
         BatchResult as BatchResult,
         BatchRunner as BatchRunner,
         BatchStats as BatchStats,
@@ -160,9 +161,16 @@ if TYPE_CHECKING:  # the lazily loaded names, typed as if imported eagerly (no i
     from .client import OpenAIClient as OpenAIClient, TextStream as TextStream
     from .conversation import Conversation as Conversation
     from .providers.base import BaseProvider as BaseProvider, Provider as Provider
+    from .observe.budget import Budget as Budget
+    from .observe.ledger import Ledger as Ledger
+    from .observe.otel import instrument as instrument, uninstrument as uninstrument
     from .providers.fallback import CircuitBreaker as CircuitBreaker, FallbackProvider as FallbackProvider
-    from .rate_limit import RateLimit as RateLimit, RateLimiter as RateLimiter, Reservation as Reservation
-    from .rate_limit_redis import RedisRateLimiter as RedisRateLimiter
+    from .ratelimit import (
+        RateLimit as RateLimit,
+        RateLimiter as RateLimiter,
+        RedisRateLimiter as RedisRateLimiter,
+        Reservation as Reservation,
+    )
     from .streaming import (
         BufferingAdapter as BufferingAdapter,
         CallbackAdapter as CallbackAdapter,
