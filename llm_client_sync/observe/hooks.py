@@ -22,7 +22,6 @@ import threading
 import time
 import weakref
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator, Mapping, NamedTuple
 
 from ..types import FrozenDict, Usage
@@ -176,8 +175,7 @@ def register_owner_hooks(owner: Any, hooks: Iterable[Subscriber] | None) -> tupl
 
 
 # -- scopes: per-call context, hooks and budgets, carried by a contextvar -------------------------
-@dataclass(frozen=True, slots=True)
-class _Scope:
+class _Scope(NamedTuple):
     call: "Call | None" = None
     context: Mapping[str, Any] = _EMPTY
     hooks: tuple[Subscriber, ...] = ()
