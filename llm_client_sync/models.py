@@ -34,7 +34,7 @@ class ModelProfile:
 
     Prices are USD per 1M tokens as of ``prices_as_of`` (else ``PRICES_AS_OF``; None: unknown,
     cost is then None); ``batch_discount`` is the fraction of the price a Batch API call pays.
-    Override them with ``llm_client_sync.observe.set_prices`` / ``load_prices``. ``reasoning_efforts`` is
+    Override them with ``llm_client_sync.observe.prices.set_prices`` / ``load_prices``. ``reasoning_efforts`` is
     empty for models that take no ``reasoning_effort``. ``default_rpm``/``default_tpm`` are the
     rate limits used when the user gives none (OpenAI's usage tier 1).
     """

@@ -98,7 +98,7 @@ class Budget:
                     self.refused += 1
                     raise BudgetExceededError(
                         f"{self._label()} has max_usd but model {model!r} has no prices, so the call cannot be "
-                        "checked; set its prices (llm_client_sync.observe.set_prices) or use max_tokens",
+                        "checked; set its prices (llm_client_sync.observe.prices.set_prices) or use max_tokens",
                         spent=self.spent_usd, limit=self.max_usd)
                 if self.spent_usd + self.reserved_usd + usd > self.max_usd + 1e-12:
                     self.refused += 1

@@ -9,8 +9,6 @@ tag, exported as JSON or CSV rows. A hooks subscriber, shared across providers a
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import threading
 from dataclasses import dataclass, field
@@ -149,6 +147,9 @@ class Ledger:
 
     def to_csv(self) -> str:
         """The rows as CSV: the fixed columns, then one ``tag.<name>`` column per tag seen."""
+        import csv
+        import io
+
         rows = self.rows()
         tags = sorted({k for r in rows for k in r.tags})
         buf = io.StringIO()

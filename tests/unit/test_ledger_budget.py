@@ -14,7 +14,9 @@ from llm_client_sync import Agent, AgentStatus, BudgetExceededError, OpenAIProvi
 from llm_client_sync import models
 from llm_client_sync.errors import ConfigurationError
 from llm_client_sync.models import GPT5Nano, ModelProfile, get_profile
-from llm_client_sync.observe import Budget, Ledger, load_prices, price_table, scope, set_prices
+from llm_client_sync.observe import Budget, scope
+from llm_client_sync.observe.ledger import Ledger
+from llm_client_sync.observe.prices import load_prices, price_table, set_prices
 from llm_client_sync.observe import hooks
 from llm_client_sync.observe.budget import estimate_call
 from llm_client_sync.observe.ledger import LedgerRow
