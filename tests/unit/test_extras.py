@@ -31,8 +31,9 @@ def test_flask_response_without_flask(monkeypatch):
 
 
 def test_django_response_without_django(monkeypatch):
-    from llm_client_sync.streaming import django_response
+    from llm_client_sync.streaming import django_response, sse
 
+    monkeypatch.setattr(sse, "_DJANGO_RESPONSE", None)  # built by an earlier Django test in this process
     _missing(monkeypatch, "django", "django.http")
     with pytest.raises(MissingDependencyError) as info:
         django_response(iter(()))
