@@ -300,3 +300,14 @@ def test_a_batch_of_10_gives_10_chat_spans_under_the_callers_span_from_the_worke
     assert sorted(e.data["index"] for e in finished) == list(range(10)) and all(e.data["ok"] for e in finished)
     (duration,) = telemetry.metrics()["gen_ai.client.operation.duration"]
     assert duration.count == 10
+
+
+def test_instrument_twice_replaces_the_first(server):
+    first = Telemetry()
+    second = Telemetry()  # instrument() again: the first stops hearing calls
+    try:
+        with _provider(server) as p:
+            p.complete("Hi")
+    finally:
+        uninstrument()
+    assert first.finished() == [] and [s.name for s in second.finished()] == ["chat gpt-5-nano"]
