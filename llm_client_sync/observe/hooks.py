@@ -24,6 +24,7 @@ import weakref
 from contextlib import contextmanager
 from typing import Any, Callable, Iterable, Iterator, Mapping, NamedTuple
 
+from ..errors import ConfigurationError
 from ..types import FrozenDict, Usage
 
 __all__ = [
@@ -129,13 +130,9 @@ def subscribe(callback: Subscriber, events: Iterable[str] | None = None) -> Call
     """Call ``callback(event)`` for every event (or only the types in ``events``), from every
     provider; returns a function that unsubscribes it."""
     if not callable(callback):
-        from ..errors import ConfigurationError
-
         raise ConfigurationError("subscribe() takes a callable that accepts one Event")
     wanted = frozenset(events) if events is not None else None
     if wanted is not None and not wanted <= EventType.ALL:
-        from ..errors import ConfigurationError
-
         raise ConfigurationError(f"unknown event types {sorted(wanted - EventType.ALL)}; "
                                  f"known: {sorted(EventType.ALL)}")
     global _subscribers
@@ -165,8 +162,6 @@ def register_owner_hooks(owner: Any, hooks: Iterable[Subscriber] | None) -> tupl
     found = tuple(hooks or ())
     for h in found:
         if not callable(h):
-            from ..errors import ConfigurationError
-
             raise ConfigurationError("hooks must be callables that accept one Event")
     if found:
         _hold_registration(1)
