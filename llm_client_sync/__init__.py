@@ -74,6 +74,7 @@ _LAZY = {
     "AgentResult": ".agent",
     "AgentStatus": ".agent",
     "AgentStream": ".agent",
+    "AnthropicProvider": ".providers.anthropic",
     "AsyncAgent": ".aio",
     "AsyncOpenAIProvider": ".aio",
     "AsyncStream": ".aio",
@@ -91,6 +92,7 @@ _LAZY = {
     "Conversation": ".conversation",
     "FallbackProvider": ".providers.fallback",
     "FileCache": ".cache",
+    "GeminiProvider": ".providers.gemini",
     "Ledger": ".observe.ledger",
     "OpenAIClient": ".client",
     "PgRedisCache": ".cache",
@@ -160,11 +162,13 @@ if TYPE_CHECKING:  # the lazily loaded names, typed as if imported eagerly (no i
     )
     from .client import OpenAIClient as OpenAIClient, TextStream as TextStream
     from .conversation import Conversation as Conversation
-    from .providers.base import BaseProvider as BaseProvider, Provider as Provider
     from .observe.budget import Budget as Budget
     from .observe.ledger import Ledger as Ledger
     from .observe.otel import instrument as instrument, uninstrument as uninstrument
+    from .providers.anthropic import AnthropicProvider as AnthropicProvider
+    from .providers.base import BaseProvider as BaseProvider, Provider as Provider
     from .providers.fallback import CircuitBreaker as CircuitBreaker, FallbackProvider as FallbackProvider
+    from .providers.gemini import GeminiProvider as GeminiProvider
     from .ratelimit import (
         RateLimit as RateLimit,
         RateLimiter as RateLimiter,
@@ -225,6 +229,7 @@ __all__ = [
     "AgentResult",
     "AgentStatus",
     "AgentStream",
+    "AnthropicProvider",
     "AsyncAgent",
     "AsyncOpenAIProvider",
     "AsyncStream",
@@ -257,6 +262,7 @@ __all__ = [
     "GPT52",
     "GPT5Mini",
     "GPT5Nano",
+    "GeminiProvider",
     "InternalServerError",
     "LLMClientError",
     "Ledger",

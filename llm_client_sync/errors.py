@@ -110,7 +110,8 @@ class APIStatusError(APIError):
     """The server answered with a non-2xx status.
 
     ``body`` is the parsed JSON (or text) of the response; ``code``, ``type`` and ``param`` come
-    from the ``{"error": {...}}`` envelope when there is one.
+    from the ``{"error": {...}}`` envelope when there is one (Anthropic: ``type`` like
+    ``overloaded_error``; Gemini: ``type`` is the status like ``RESOURCE_EXHAUSTED``).
     """
 
     def __init__(
@@ -122,6 +123,8 @@ class APIStatusError(APIError):
         headers: Mapping[str, str] | None = None,
         request_id: str | None = None,
     ) -> None:
+        if isinstance(body, dict) and isinstance(body.get("request_id"), str) and body["request_id"]:
+            request_id = body["request_id"]  # Anthropic repeats it in the body; proxies may rewrite headers
         super().__init__(message, request_id=request_id)
         self.status_code = status_code
         self.body = body
@@ -129,7 +132,7 @@ class APIStatusError(APIError):
         err = body.get("error") if isinstance(body, dict) else None
         err = err if isinstance(err, dict) else {}
         self.code: str | None = err.get("code")
-        self.type: str | None = err.get("type")
+        self.type: str | None = err.get("type") or err.get("status")  # Gemini: the canonical status
         self.param: str | None = err.get("param")
 
 

@@ -12,12 +12,21 @@ from dataclasses import dataclass, replace
 from typing import Any, Iterable
 
 __all__ = [
+    "ClaudeHaiku45",
+    "ClaudeHaiku55",
+    "ClaudeOpus55",
+    "ClaudeSonnet45",
+    "ClaudeSonnet55",
     "DEFAULT_PROFILE",
     "GPT5",
     "GPT51",
     "GPT52",
     "GPT5Mini",
     "GPT5Nano",
+    "Gemini25Flash",
+    "Gemini25Pro",
+    "Gemini3Pro",
+    "GeminiEmbedding001",
     "ModelProfile",
     "PRICES_AS_OF",
     "TextEmbedding3Large",
@@ -107,6 +116,49 @@ _TABLE: tuple[ModelProfile, ...] = (
                  encoding="cl100k_base", default_rpm=3_000, default_tpm=1_000_000, embedding_dimensions=1536),
 )
 
+
+def _claude(key: str, context: int, out: int, price_in: float, cache_read: float, cache_write: float,
+            price_out: float, **kw: object) -> ModelProfile:
+    return ModelProfile(key, key, "chat", context, out, price_in, cache_read, price_out,
+                        cache_write_price=cache_write, prices_as_of=_CLAUDE_PRICES, default_rpm=50,
+                        default_tpm=40_000, **kw)  # type: ignore[arg-type]
+
+
+def _gemini(key: str, context: int, out: int, price_in: float, cache_read: float, price_out: float,
+            **kw: object) -> ModelProfile:
+    return ModelProfile(key, key, "chat", context, out, price_in, cache_read, price_out,
+                        prices_as_of=_GEMINI_PRICES, **{"default_rpm": 150, "default_tpm": 1_000_000, **kw})  # type: ignore[arg-type]
+
+
+# Anthropic: platform.claude.com pricing (5m cache write, cache hit); Haiku 5.5 at its <=100k-prompt band.
+# Gemini: ai.google.dev pricing, paid tier, prompts <=200k tokens (cache read = context-cache hit price).
+_CLAUDE_PRICES = "2026-10-24"
+# Claude 4.6 and later think adaptively, steered by an effort level (older ones take a token budget)
+_ADAPTIVE = ("low", "medium", "high")
+_OPUS_EFFORTS = ("low", "medium", "high", "max")
+_GEMINI_PRICES = "2026-11-01"
+_NATIVE_TABLE: tuple[ModelProfile, ...] = (
+    #       key                  context    max out  in     read   write   out
+    _claude("claude-opus-5-5", 1_000_000, 128_000, 4.0, 0.20, 5.0, 20.0, reasoning_efforts=_OPUS_EFFORTS),
+    _claude("claude-sonnet-5-5", 1_000_000, 128_000, 2.0, 0.10, 2.5, 10.0, reasoning_efforts=_ADAPTIVE),
+    _claude("claude-haiku-5-5", 1_000_000, 128_000, 0.10, 0.01, 0.125, 0.50, reasoning_efforts=_ADAPTIVE),
+    _claude("claude-opus-5", 1_000_000, 128_000, 5.0, 0.50, 6.25, 25.0, reasoning_efforts=_OPUS_EFFORTS),
+    _claude("claude-sonnet-5", 1_000_000, 128_000, 2.0, 0.20, 2.5, 10.0, reasoning_efforts=_ADAPTIVE),
+    _claude("claude-opus-4-6", 200_000, 128_000, 5.0, 0.50, 6.25, 25.0, reasoning_efforts=_OPUS_EFFORTS),
+    _claude("claude-sonnet-4-5", 200_000, 64_000, 3.0, 0.30, 3.75, 15.0),
+    _claude("claude-haiku-4-5", 200_000, 64_000, 1.0, 0.10, 1.25, 5.0),
+    #       key                       context    max out  in    read   out
+    _gemini("gemini-3-pro-preview", 1_048_576, 65_536, 2.0, 0.20, 12.0),
+    _gemini("gemini-3-flash-preview", 1_048_576, 65_536, 0.50, 0.05, 3.0),
+    _gemini("gemini-2.5-pro", 1_048_576, 65_536, 1.25, 0.125, 10.0),
+    _gemini("gemini-2.5-flash", 1_048_576, 65_536, 0.30, 0.03, 2.50, default_rpm=1_000),
+    _gemini("gemini-2.5-flash-lite", 1_048_576, 65_536, 0.10, 0.01, 0.40, default_rpm=4_000),
+    ModelProfile("gemini-embedding-001", "gemini-embedding-001", "embedding", 2_048, 0, 0.15, None, 0.0,
+                 default_rpm=3_000, default_tpm=1_000_000, embedding_dimensions=3072, prices_as_of=_GEMINI_PRICES),
+)
+# dated Anthropic snapshot ids resolve to their alias's profile
+_SNAPSHOTS = {"claude-sonnet-4-5-20250929": "claude-sonnet-4-5", "claude-haiku-4-5-20251001": "claude-haiku-4-5"}
+
 DEFAULT_PROFILE = ModelProfile(
     key="default", api_id="default", category="chat", context_window=128_000, max_output_tokens=16_384,
     input_price=None, cached_input_price=None, output_price=None, encoding="o200k_base",
@@ -114,7 +166,8 @@ DEFAULT_PROFILE = ModelProfile(
 """Used for names not in the registry: 128k context, 16k output, o200k_base, no reasoning, no prices."""
 
 _lock = threading.Lock()
-_registry: dict[str, ModelProfile] = {p.key: p for p in _TABLE}
+_registry: dict[str, ModelProfile] = {p.key: p for p in _TABLE + _NATIVE_TABLE}
+_registry.update({snap: replace(_registry[alias], key=snap, api_id=snap) for snap, alias in _SNAPSHOTS.items()})
 _DATED = re.compile(r"^(?P<base>.+?)-\d{4}-\d{2}-\d{2}$")
 
 GPT5 = _registry["gpt-5"]
@@ -124,6 +177,15 @@ GPT51 = _registry["gpt-5.1"]
 GPT52 = _registry["gpt-5.2"]
 TextEmbedding3Large = _registry["text-embedding-3-large"]
 TextEmbedding3Small = _registry["text-embedding-3-small"]
+ClaudeHaiku45 = _registry["claude-haiku-4-5"]
+ClaudeSonnet45 = _registry["claude-sonnet-4-5"]
+ClaudeOpus55 = _registry["claude-opus-5-5"]
+ClaudeSonnet55 = _registry["claude-sonnet-5-5"]
+ClaudeHaiku55 = _registry["claude-haiku-5-5"]
+Gemini25Flash = _registry["gemini-2.5-flash"]
+Gemini25Pro = _registry["gemini-2.5-pro"]
+Gemini3Pro = _registry["gemini-3-pro-preview"]
+GeminiEmbedding001 = _registry["gemini-embedding-001"]
 
 
 def register_profile(profile: ModelProfile) -> ModelProfile:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import enum
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Iterable, Mapping
 
 __all__ = [
@@ -21,6 +21,7 @@ __all__ = [
     "ToolCall",
     "Usage",
     "freeze",
+    "thaw",
 ]
 
 
@@ -43,7 +44,9 @@ class FrozenDict(dict):
 
 
 def freeze(value: Any) -> Any:
-    """Deep-convert dicts to FrozenDict and lists to tuples."""
+    """Deep-convert dicts to FrozenDict and lists to tuples (a FrozenDict is frozen already)."""
+    if isinstance(value, FrozenDict):
+        return value
     if isinstance(value, dict):
         return FrozenDict({k: freeze(v) for k, v in value.items()})
     if isinstance(value, (list, tuple)):
@@ -51,12 +54,20 @@ def freeze(value: Any) -> Any:
     return value
 
 
-def _thaw(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _thaw(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_thaw(v) for v in value]
+def thaw(value: Any) -> Any:
+    """The one deep-thaw: mappings (FrozenDict too) to dicts, lists and tuples to lists, as
+    plain mutable JSON (a copy; leaves are shared)."""
+    kind = type(value)
+    if kind is str or value is None:  # the common leaves first: this runs for every message sent
+        return value
+    if kind is dict or isinstance(value, Mapping):
+        return {k: thaw(v) for k, v in value.items()}
+    if kind is list or isinstance(value, (list, tuple)):
+        return [thaw(v) for v in value]
     return value
+
+
+_thaw = thaw  # the name other modules imported
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,26 +172,27 @@ class ToolCall:
     extra_content: Mapping[str, Any] | None = None
 
     @classmethod
-    def from_raw(cls, id: str, name: str, raw_arguments: str,
-                 extra_content: Mapping[str, Any] | None = None) -> "ToolCall":
+    def from_raw(cls, id: str, name: str, raw_arguments: str) -> "ToolCall":
         """Build a ToolCall, decoding ``raw_arguments`` leniently."""
         error = None
         args: Any = {}
         text = raw_arguments or ""
         if text.strip():
             try:
-                args = freeze(json.loads(text))
-            except RecursionError:
-                error = "arguments are nested too deeply to decode"
-                args = {}
+                args = json.loads(text)
             except ValueError as exc:
                 error = f"arguments are not valid JSON: {exc}"
                 args = {}
+            except RecursionError:
+                error, args = "arguments are nested too deeply", {}
         if not isinstance(args, dict):
             error = error or f"arguments must be a JSON object, got {type(args).__name__}"
             args = {}
-        return cls(id=id, name=name, arguments=args if isinstance(args, FrozenDict) else FrozenDict(), raw_arguments=text, arguments_error=error,
-                   extra_content=freeze(dict(extra_content)) if extra_content else None)
+        try:
+            frozen = freeze(args)
+        except RecursionError:  # parsed, but too deep to copy: the model gets the error back
+            error, frozen = "arguments are nested too deeply", FrozenDict()
+        return cls(id=id, name=name, arguments=frozen, raw_arguments=text, arguments_error=error)
 
     def to_openai(self) -> dict[str, Any]:
         """The ``tool_calls[]`` entry of an assistant message."""
@@ -201,7 +213,11 @@ class ToolCall:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "ToolCall":
-        return cls.from_raw(data["id"], data["name"], data.get("raw_arguments", ""), data.get("extra_content"))
+        return cls.from_raw(data["id"], data["name"], data.get("raw_arguments", "")).with_extra(data.get("extra_content"))
+
+    def with_extra(self, extra_content: Mapping[str, Any] | None) -> "ToolCall":
+        """This call carrying ``extra_content`` (vendor data to send back), or itself when there is none."""
+        return replace(self, extra_content=freeze(dict(extra_content))) if extra_content else self
 
 
 @dataclass(frozen=True, slots=True)

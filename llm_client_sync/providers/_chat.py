@@ -62,12 +62,12 @@ def _parse_chat(data: Any, profile: ModelProfile, request_id: str | None) -> Com
         calls = []
         for k, tc in enumerate(raw_calls):
             tw = f"{where}.message.tool_calls[{k}]"
-            fn = want(tc.get("function"), Mapping, f"{tw}.function")
+            fn = want(tc.get("function"), Mapping, f"{tw}.function", optional=True) or {}  # custom tools have none
             extra = want(tc.get("extra_content"), Mapping, f"{tw}.extra_content", optional=True)
             if k == 0 and extra is None and isinstance(msg.get("extra_content"), Mapping):
                 extra = msg["extra_content"]  # older Gemini shape: the signature sits on the message
             calls.append(ToolCall.from_raw(ids[k], want_str(fn.get("name"), f"{tw}.function.name") or "",
-                                           _arguments(fn.get("arguments"), f"{tw}.function.arguments"), extra))
+                                           _arguments(fn.get("arguments"), f"{tw}.function.arguments")).with_extra(extra))
         choices.append(Choice(index, _content(msg.get("content"), f"{where}.message.content"), tuple(calls),
                               want_str(c.get("finish_reason"), f"{where}.finish_reason"),
                               want_str(msg.get("refusal"), f"{where}.message.refusal")))
@@ -164,7 +164,7 @@ class _Call:
             return False
 
     def tool_call(self) -> ToolCall:
-        return ToolCall.from_raw(self.id, self.name, "".join(self.parts), self.extra)
+        return ToolCall.from_raw(self.id, self.name, "".join(self.parts)).with_extra(self.extra)
 
 
 class _ChoiceState:
@@ -213,7 +213,7 @@ class ChatAccumulator:
 
     def feed(self, sse: ServerSentEvent) -> list[StreamEvent]:
         data = sse.data
-        if data.strip() == "[DONE]":
+        if data[:1] != "{" and data.strip() == "[DONE]":
             self.finished = True
             if not self._choices:
                 raise StreamError("the stream ended ([DONE]) without any answer (no choices arrived)",
@@ -230,52 +230,85 @@ class ChatAccumulator:
         return feed_guarded(self, data, self._chunk, chunk)
 
     def _chunk(self, chunk: dict[str, Any]) -> list[StreamEvent]:
+        # the hot path of every stream: exact type checks first, the slow validators only on a miss
         out: list[StreamEvent] = []
         if not self._meta_sent:
             self._meta_sent = True
             self.model, self.id = want_str(chunk.get("model"), "model"), want_str(chunk.get("id"), "id")
             self._seed = _id_seed(chunk)
             out.append(StreamEvent(E.META, {"model": self.model, "id": self.id, "request_id": self.request_id}))
-        for i, c in enumerate(want(chunk.get("choices"), list, "choices", optional=True) or ()):
-            want(c, Mapping, f"choices[{i}]")
-            idx = _index(c.get("index"), f"choices[{i}].index", default=0)
+        choices = chunk.get("choices")
+        if choices and type(choices) is not list:
+            want(choices, list, "choices")
+        for i, c in enumerate(choices or ()):
+            if type(c) is not dict:
+                want(c, Mapping, f"choices[{i}]")
+            idx = c.get("index")
+            if type(idx) is not int:
+                idx = _index(idx, f"choices[{i}].index", default=0)
             st = self._choices.get(idx)
             if st is None:
                 st = self._choices[idx] = _ChoiceState()
-            delta = want(c.get("delta"), Mapping, f"choices[{i}].delta", optional=True) or {}
-            text = _content(delta.get("content"), "delta.content")
+            delta = c.get("delta")
+            if type(delta) is not dict:
+                delta = want(delta, Mapping, f"choices[{i}].delta", optional=True) or {}
+            text = delta.get("content")
+            if text is not None and type(text) is not str:
+                text = _content(text, "delta.content")
             if text:
                 st.text.append(text)
                 out.append(StreamEvent(E.TOKEN, text, idx))
-            r = want_str(delta.get("reasoning_content"), "delta.reasoning_content") or _reasoning_text(
-                delta.get("reasoning"), "delta.reasoning")
-            if r:
-                st.reasoning.append(r)
-                out.append(StreamEvent(E.REASONING, r, idx))
-            refusal = want_str(delta.get("refusal"), "delta.refusal")
-            if refusal:
-                st.refusal.append(refusal)
-            if delta.get("annotations"):
-                st.annotations.extend(want(delta["annotations"], list, "delta.annotations"))
-            for k, tc in enumerate(want(delta.get("tool_calls"), list, "delta.tool_calls", optional=True) or ()):
-                out.extend(self._tool_delta(st, idx, want(tc, Mapping, f"delta.tool_calls[{k}]")))
-            finish = want_str(c.get("finish_reason"), f"choices[{i}].finish_reason")
-            if finish:
-                st.finish = finish
-                out.extend(self._end_calls(st, idx))
+            if not text or len(delta) > (2 if "role" in delta else 1):  # content (+ role): the common chunk
+                self._delta_extras(st, idx, delta, out)
+            finish = c.get("finish_reason")
+            if finish is not None:
+                if want_str(finish, f"choices[{i}].finish_reason"):
+                    st.finish = finish
+                    out.extend(self._end_calls(st, idx))
         if chunk.get("usage"):
             self.usage = Usage.from_api(chunk["usage"])
             out.append(StreamEvent(E.USAGE, self.usage))
         return out
 
+    def _delta_extras(self, st: _ChoiceState, idx: int, delta: Mapping[str, Any], out: list[StreamEvent]) -> None:
+        r = delta.get("reasoning_content") or delta.get("reasoning")
+        if r:
+            r = want_str(delta.get("reasoning_content"), "delta.reasoning_content") or _reasoning_text(
+                delta.get("reasoning"), "delta.reasoning")
+            if r:
+                st.reasoning.append(r)
+                out.append(StreamEvent(E.REASONING, r, idx))
+        refusal = delta.get("refusal")
+        if refusal and want_str(refusal, "delta.refusal"):
+            st.refusal.append(refusal)
+        if delta.get("annotations"):
+            st.annotations.extend(want(delta["annotations"], list, "delta.annotations"))
+        calls = delta.get("tool_calls")
+        if calls:
+            if type(calls) is not list:
+                want(calls, list, "delta.tool_calls")
+            for tc in calls:
+                out.extend(self._tool_delta(st, idx, tc if type(tc) is dict else want(tc, Mapping, "delta.tool_calls[]")))
+
     def _tool_delta(self, st: _ChoiceState, choice: int, tc: Mapping[str, Any]) -> list[StreamEvent]:
-        fn = want(tc.get("function"), Mapping, "tool_calls[].function", optional=True) or {}
-        name = want_str(fn.get("name"), "tool_calls[].function.name")
-        args = _arguments(fn.get("arguments"), "tool_calls[].function.arguments")
+        fn = tc.get("function")
+        if type(fn) is not dict:
+            fn = want(fn, Mapping, "tool_calls[].function", optional=True) or {}
+        name = fn.get("name")
+        if name is not None and type(name) is not str:
+            want_str(name, "tool_calls[].function.name")
+        args = fn.get("arguments")
+        if type(args) is not str:
+            args = _arguments(args, "tool_calls[].function.arguments")
         cid = tc.get("id")
-        cid = str(cid) if isinstance(cid, int) and not isinstance(cid, bool) else want_str(cid, "tool_calls[].id")
-        k = None if tc.get("index") is None else _index(tc.get("index"), "tool_calls[].index", default=0)
-        extra = want(tc.get("extra_content"), Mapping, "tool_calls[].extra_content", optional=True)
+        if cid is not None and type(cid) is not str:
+            cid = str(cid) if isinstance(cid, int) and not isinstance(cid, bool) else want_str(cid, "tool_calls[].id")
+        k = tc.get("index")
+        if k is not None and type(k) is not int:
+            k = _index(k, "tool_calls[].index", default=0)
+        extra = tc.get("extra_content")
+        if extra is not None:
+            want(extra, Mapping, "tool_calls[].extra_content")
         if cid:
             call = st.by_id.get(cid)
             if call is None:
@@ -289,6 +322,8 @@ class ChatAccumulator:
         else:
             call = st.by_index.get(k) if k is not None else st.open_call
         split = None
+        if call is not None and cid and call.server_id == cid and call.parts and args == "".join(call.parts):
+            return []  # the same id re-sending its whole arguments at the end: not a second call
         if call is not None and (
                 (name and call.name and name != call.name)
                 or (args.lstrip().startswith("{") and call.parts and call.complete_json())):

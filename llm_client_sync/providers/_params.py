@@ -102,7 +102,9 @@ def response_format_spec(fmt: Any) -> tuple[dict[str, Any] | None, Any]:
     if isinstance(fmt, type) and (dataclasses.is_dataclass(fmt) or is_typeddict(fmt)):
         return {"type": "json_schema", "json_schema": {"name": fmt.__name__, **_strict_schema(fmt)}}, fmt
     if isinstance(fmt, Mapping):
-        if fmt.get("type") in ("json_schema", "json_object", "text"):
+        if fmt.get("type") == "text":
+            return dict(fmt), None  # plain text: nothing to parse
+        if fmt.get("type") in ("json_schema", "json_object"):
             return dict(fmt), dict
         if fmt.get("type") == "object" or "properties" in fmt:
             name = str(fmt.get("title") or "response")

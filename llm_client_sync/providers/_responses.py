@@ -16,7 +16,7 @@ from ._body import check_error_envelope, decode_event, feed_guarded, guarded, wa
 from ._chat import _arguments, _id_seed, _unique_ids, build_result, synthetic_call_id
 from ..errors import ConfigurationError, LLMClientError, StreamError
 from ..models import ModelProfile
-from ..types import Choice, CompletionResult, StreamEvent, StreamEventType, ToolCall, Usage
+from ..types import Choice, CompletionResult, StreamEvent, StreamEventType, ToolCall, Usage, freeze, thaw
 
 __all__ = ["ResponsesProtocol", "ResponsesAccumulator", "parse_responses_response"]
 
@@ -28,13 +28,7 @@ _UNSUPPORTED = ("stop", "seed", "logprobs", "frequency_penalty", "presence_penal
 _NOT_KEPT = ("message",)
 
 
-def _plain(value: Any) -> Any:
-    """FrozenDict/tuple -> dict/list (results are frozen; bodies must be mutable JSON)."""
-    if isinstance(value, Mapping):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
+_plain = thaw  # FrozenDict/tuple -> dict/list (results are frozen; bodies must be mutable JSON)
 
 
 def _text_of(content: Any) -> str:
@@ -451,7 +445,7 @@ class ResponsesAccumulator:
     def _completed(self, ev: Mapping[str, Any]) -> list[StreamEvent]:
         resp = want(ev.get("response"), Mapping, "response", optional=True) or {}
         self.finished = True
-        self._raw = resp or None
+        self._raw = freeze(resp) if resp else None  # frozen here, where a too-deep body is a StreamError
         self.model = want_str(resp.get("model"), "response.model") or self.model
         self.id = want_str(resp.get("id"), "response.id") or self.id
         self.usage = Usage.from_api(resp.get("usage"))

@@ -261,9 +261,10 @@ class _Run:
                 except StreamError as exc:
                     if self.closed:
                         return
-                    if reading and not yielded and reopens < self.max_reopen \
-                            and not getattr(exc, "deadline_passed", False):
-                        # nothing reached the caller yet and the connection broke: a fresh attempt is safe
+                    if (reading or getattr(exc, "retryable", False)) and not yielded \
+                            and reopens < self.max_reopen and not getattr(exc, "deadline_passed", False):
+                        # nothing reached the caller yet and the connection broke (or the server sent a
+                        # transient in-band error, e.g. Anthropic's overloaded_error): a fresh attempt is safe
                         reopens += 1
                         if not self.reopen():
                             return

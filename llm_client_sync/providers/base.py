@@ -200,6 +200,10 @@ class BaseProvider:
         """Headers every request of this provider sends (user ``headers=`` win over them)."""
         return {}
 
+    def _check_params(self, params: Mapping[str, Any]) -> None:
+        """Reject, before any request, what the model would reject (OpenAI's rules by default)."""
+        check_reasoning_params(self.profile, params)
+
     # -- lifecycle ---------------------------------------------------------------------------
     def __repr__(self) -> str:
         return f"{type(self).__name__}(model={self.model!r}, base_url={self.base_url!r})"
@@ -243,7 +247,7 @@ class BaseProvider:
         params = {**self.default_params, **params}
         system = params.pop("system", None)
         messages = coerce_messages(prompt, system, self.profile)
-        check_reasoning_params(self.profile, params)
+        self._check_params(params)
         if "tools" in params:
             params["tools"] = coerce_tools(params["tools"])
         spec, target = response_format_spec(params.pop("response_format", None))

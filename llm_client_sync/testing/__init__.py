@@ -1,4 +1,4 @@
-"""A local OpenAI-compatible HTTP server for tests, demos and benchmarks (real sockets, loopback).
+"""A local OpenAI-compatible (and Anthropic / Gemini) HTTP server for tests, demos and benchmarks (real sockets, loopback).
 
 Nothing in the library imports this package. Extensions add endpoints with
 ``register_default_route`` (every new server) or ``server.route`` (one server).
@@ -6,6 +6,8 @@ Nothing in the library imports this package. Extensions add endpoints with
 
 from . import _batches as _batches  # noqa: F401  (registers /v1/files and /v1/batches)
 from . import _responses as _responses  # noqa: F401  (registers /v1/responses)
+from ._anthropic import MockAnthropicServer
+from ._gemini import MockGeminiServer
 from ._openai import MockOpenAIServer, default_reply, fake_embedding, fill_schema, pick_tool_calls, special_reply
 from ._replies import ErrorReply, RawReply, Reply, StreamShape, TextReply, ToolCallReply
 from ._server import (
@@ -24,6 +26,8 @@ __all__ = [
     "BytesResponse",
     "ErrorReply",
     "JSONResponse",
+    "MockAnthropicServer",
+    "MockGeminiServer",
     "MockOpenAIServer",
     "RawReply",
     "RecordedRequest",

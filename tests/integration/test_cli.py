@@ -13,7 +13,7 @@ from llm_client_sync.testing import MockOpenAIServer
 
 
 def _env(**extra):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "ANTHROPIC_", "GEMINI_", "GOOGLE_"))}
     env.update(extra)
     return env
 
@@ -187,3 +187,17 @@ def test_a_closed_pipe_is_not_a_traceback():
     proc.stderr.close()
     assert proc.wait(timeout=60) == 0, err
     assert "Traceback" not in err and "BrokenPipeError" not in err, err
+
+
+@pytest.mark.parametrize("provider", ["anthropic", "gemini"])
+def test_demo_runs_the_agent_over_each_native_provider_locally(provider):
+    out = _run("demo", "--provider", provider)
+    _check(out, 0)
+    assert "[tool] get_weather" in out.stdout and "completed; 2 turns; 2 tool calls" in out.stdout
+    assert "built-in local server" in out.stderr and provider.capitalize() in out.stderr
+
+
+def test_chat_with_a_native_provider_needs_its_own_key():
+    out = _run("chat", "Hi", "--provider", "anthropic", env=_env(OPENAI_API_KEY="sk-openai-only"))
+    _check(out, 2)
+    assert "ANTHROPIC_API_KEY" in out.stderr

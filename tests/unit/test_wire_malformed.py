@@ -236,3 +236,26 @@ def test_deeply_nested_tool_arguments_are_a_tool_error_not_a_crash():
         {"id": "a", "type": "function", "function": {"name": "f", "arguments": "[" * 100_000}}]})])
     call = parse_chat_response(body, PROFILE).tool_calls[0]
     assert call.arguments == {} and "nested too deeply" in call.arguments_error
+
+
+def test_responses_stream_final_object_nested_too_deeply_is_a_stream_error():
+    deep = '{"a":' * 600 + "1" + "}" * 600
+    acc = ResponsesAccumulator(PROFILE)
+    for ev in RESP_GOOD:
+        acc.feed(_sse(ev))
+    data = '{"type": "response.completed", "response": {"id": "resp_1", "status": "completed", "x": ' + deep + "}}"
+    try:
+        acc.feed(ServerSentEvent(data))
+    except StreamError as exc:  # too deep to keep: a typed error with the partial
+        assert exc.partial.content == "Hello"
+    else:  # or kept: then the result must assemble without a raw RecursionError
+        assert acc.result().content == "Hello"
+
+
+def test_chat_body_nested_too_deeply_inside_an_unknown_field_is_a_typed_error_or_parses():
+    body = json.loads('{"id": "x", "choices": [{"index": 0, "message": {"content": "hi"}}], "x": '
+                      + '{"a":' * 600 + "1" + "}" * 600 + "}")
+    try:
+        assert parse_chat_response(body, PROFILE).content == "hi"
+    except APIResponseValidationError as exc:
+        assert "nested too deeply" in str(exc)

@@ -361,7 +361,10 @@ def test_sse_decoder_feeds_done_without_blank_line_as_pending():
 def test_batch_output_is_parsed_by_the_same_parsers_as_complete():
     from types import SimpleNamespace
 
-    from llm_client_sync.batch_api import parse_batch_output
+    try:
+        from llm_client_sync.batch.api import parse_batch_output  # the batch/ package layout
+    except ImportError:
+        from llm_client_sync.batch_api import parse_batch_output
 
     chat = {"id": "c", "object": "chat.completion", "model": "gpt-5-nano", "choices": [
         {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "a"}},
@@ -381,3 +384,19 @@ def test_batch_output_is_parsed_by_the_same_parsers_as_complete():
     assert got.finish_reason == "tool_calls" and [i["type"] for i in got.output_items] == ["reasoning", "function_call"]
     assert got.reasoning == "why" and got.tool_calls[0].id == "call_1"
     assert out["bad"][0] is None and "choices" in str(out["bad"][1])
+
+
+def test_same_id_resending_its_whole_arguments_is_not_a_second_call():
+    _, events, res = _stream([
+        _chunk(_tc(index=0, id="a", name="f", arguments='{"x": ')), _chunk(_tc(index=0, arguments="1}")),
+        _chunk(_tc(index=0, id="a", name="f", arguments='{"x": 1}')), _chunk(finish="tool_calls")])
+    assert len(res.tool_calls) == 1 and dict(res.tool_calls[0].arguments) == {"x": 1}
+    assert sum(e.type is E.TOOL_CALL_END for e in events) == 1
+
+
+def test_text_response_format_parses_nothing_and_json_formats_parse_dicts():
+    assert response_format_spec({"type": "text"}) == ({"type": "text"}, None)
+    spec, target = response_format_spec({"type": "json_object"})
+    assert target is dict and with_parsed(_result(content='{"a": 1}'), target).parsed == {"a": 1}
+    with pytest.raises(StructuredOutputError):
+        with_parsed(_result(content="not json"), target)
