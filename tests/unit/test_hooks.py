@@ -256,3 +256,15 @@ def test_an_agent_runs_context_reaches_its_model_calls_and_tools(events):
     assert all(e.call.parent is agent_call for e in ends[:-1])
     assert ends[1].name == "ping" and ends[1].data["content"] == "pong" and ends[-1].data["status"] == "completed"
     assert [e.data["turn"] for e in events if e.type == "agent_turn"] == [1, 2]
+
+
+def test_provider_names_follow_the_semantic_conventions():
+    from llm_client_sync import AnthropicProvider, FallbackProvider, GeminiProvider
+
+    a = AnthropicProvider(api_key="k", base_url="http://127.0.0.1:9")
+    g = GeminiProvider(api_key="k", base_url="http://127.0.0.1:9")
+    o, _ = _provider()
+    assert [hooks.provider_name(x) for x in (o, a, g)] == ["openai", "anthropic", "gcp.gemini"]
+    assert hooks.provider_name(FallbackProvider([o, a])) == "fallback"
+    budget_kw = {"context": {"tenant": "t"}, "budget": None}
+    assert AnthropicProvider(api_key="k", base_url="http://127.0.0.1:9", **budget_kw).observe_context == {"tenant": "t"}
