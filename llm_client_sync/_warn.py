@@ -16,7 +16,8 @@ def warn_user(message: str, category: type[Warning]) -> None:
     ``skip_file_prefixes``, for every supported version)."""
     level = 1
     frame = sys._getframe(0)
-    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+    while frame is not None and frame.f_code.co_filename.startswith((_PACKAGE_DIR, "<frozen importlib")):
         frame = frame.f_back  # type: ignore[assignment]
-        level += 1
+        if frame is not None and not frame.f_code.co_filename.startswith("<frozen importlib"):
+            level += 1  # warnings skips importlib's frames when counting (an import-time warning)
     warnings.warn(message, category, stacklevel=level)

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import warnings
-
+from ._warn import warn_user
 from .batch.api import *  # noqa: F401,F403
 from .batch.api import __all__  # noqa: F401
 
-warnings.warn("llm_client_sync.batch_api is deprecated; import from llm_client_sync.batch "
-              "(or llm_client_sync)", DeprecationWarning, stacklevel=2)
+warn_user("llm_client_sync.batch_api is deprecated; import from llm_client_sync.batch "
+          "(or llm_client_sync)", DeprecationWarning)

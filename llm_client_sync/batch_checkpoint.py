@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import warnings
-
+from ._warn import warn_user
 from .batch.checkpoint import *  # noqa: F401,F403
 from .batch.checkpoint import __all__  # noqa: F401
 
-warnings.warn("llm_client_sync.batch_checkpoint is deprecated; import from llm_client_sync.batch "
-              "(or llm_client_sync)", DeprecationWarning, stacklevel=2)
+warn_user("llm_client_sync.batch_checkpoint is deprecated; import from llm_client_sync.batch "
+          "(or llm_client_sync)", DeprecationWarning)
 
 NONE = PENDING  # noqa: F405  (the old name of the "no record" state)

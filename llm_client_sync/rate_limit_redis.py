@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import warnings
-
+from ._warn import warn_user
 from .ratelimit.redis_limiter import *  # noqa: F401,F403
 from .ratelimit.redis_limiter import RedisRateLimiter, __all__  # noqa: F401
 
-warnings.warn("llm_client_sync.rate_limit_redis is deprecated; import RedisRateLimiter from "
-              "llm_client_sync.ratelimit (or llm_client_sync)", DeprecationWarning, stacklevel=2)
+warn_user("llm_client_sync.rate_limit_redis is deprecated; import RedisRateLimiter from "
+          "llm_client_sync.ratelimit (or llm_client_sync)", DeprecationWarning)

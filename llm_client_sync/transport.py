@@ -900,8 +900,8 @@ class Transport:
                 before_retry: Callable[[], None] | None = None) -> TransportResponse:
         """Send with retries; returns a 2xx response (its whole body read within the deadline)
         or raises an APIError subclass. ``timeout`` and ``retry`` override the transport's for
-        this call (its ``total`` counts from now); ``before_retry`` runs before each re-send (the
-        provider charges its rate limiter there)."""
+        this call (its ``total`` counts from now). ``before_retry`` runs before each re-send (the
+        provider charges its rate limiter there: the API counts every request it receives)."""
         return self._send(method, path, json=json, data=data, files=files, params=params,
                           headers=headers, stream=False, timeout=timeout, retry=retry, before_retry=before_retry)
 
@@ -929,10 +929,10 @@ class Transport:
                 t = Timeout(t.connect, t.read, t.stream_idle, max(token.deadline - self._clock(), 1e-3), t.first_byte)
         attempt = 0
         while True:
-            if attempt and before_retry is not None:
-                before_retry()
             if token is not None:
                 token.check()
+            if attempt and before_retry is not None:
+                before_retry()
             wait = t.first_byte if stream else t.read
             per_read = t.stream_idle if stream else t.read
             connect = t.connect

@@ -83,8 +83,9 @@ def build_batch_lines(provider: Any, items: Iterable[Any], *, endpoint: str = "/
 def _parse_body(provider: Any, body: Mapping[str, Any], request_id: str | None,
                 endpoint: str = "/v1/chat/completions") -> CompletionResult:
     """The one parser of the endpoint's wire protocol (what ``complete`` uses), at the batch price."""
-    profile = getattr(provider, "profile", None) or get_profile(str(body.get("model") or "gpt-5-nano"))
-    if endpoint == "/v1/responses" or (isinstance(body, Mapping) and body.get("object") == "response"):
+    shaped = isinstance(body, Mapping)
+    profile = getattr(provider, "profile", None) or get_profile(str(shaped and body.get("model") or "gpt-5-nano"))
+    if endpoint == "/v1/responses" or shaped and (body.get("object") == "response" or "output" in body):
         from ..providers._responses import parse_responses_response
 
         result = parse_responses_response(body, profile, request_id)
@@ -92,8 +93,10 @@ def _parse_body(provider: Any, body: Mapping[str, Any], request_id: str | None,
         from ..providers._chat import parse_chat_response
 
         result = parse_chat_response(body, profile, request_id)
-    stamp = getattr(provider, "_stamp", None)  # results say which provider answered, as complete()'s do
-    return _discount(stamp(result) if callable(stamp) else result, profile)
+    name = getattr(provider, "name", None)
+    if isinstance(name, str) and result.provider != name:
+        result = replace(result, provider=name)  # who answered, as complete() says it
+    return _discount(result, profile)
 
 
 def _discount(result: CompletionResult, profile: Any) -> CompletionResult:
@@ -131,7 +134,8 @@ def parse_batch_output(provider: Any, content: bytes, endpoint: str = "/v1/chat/
 
 def describe_batch(batch: Mapping[str, Any], next_poll: float | None = None, elapsed: float | None = None) -> str:
     """One line on a batch's polling state: ``batch b_1: in_progress, 120/300 done, 2 failed; next poll in 8s``."""
-    counts = batch.get("request_counts") if isinstance(batch.get("request_counts"), Mapping) else {}
+    found = batch.get("request_counts")
+    counts: Mapping[str, Any] = found if isinstance(found, Mapping) else {}
     parts = [f"batch {batch.get('id')}: {batch.get('status')}"]
     if counts.get("total"):
         parts.append(f"{counts.get('completed', 0)}/{counts['total']} done")

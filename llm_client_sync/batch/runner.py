@@ -231,6 +231,8 @@ class BatchRunner:
             error) before being abandoned (they run again on resume).
         stop_after_same_error: stop when the first this-many items of a run all failed with the
             same non-retryable error (a bad key must not send 300 requests); None never stops.
+            Until an item of the run succeeds, at most this many items are in flight, so a bad
+            key costs exactly this many requests.
 
     A ``BudgetExceededError`` from the provider stops the run cleanly: no new item starts,
     in-flight ones finish, the refused item stays pending, and ``stats.stopped`` is
@@ -352,7 +354,7 @@ class BatchRunner:
 
         try:
             while True:
-                while not exhausted and self.stats.stopped is None and len(running) < self.max_in_flight:
+                while not exhausted and self.stats.stopped is None and len(running) < self._cap(same):
                     nxt = next(source, None)
                     if nxt is None:
                         exhausted = True
@@ -360,11 +362,11 @@ class BatchRunner:
                     index, item = nxt
                     fp = fingerprint(item)
                     prior = ckpt.state(index) if ckpt is not None else PENDING
-                    if prior != PENDING and not ckpt.matches(index, fp):
+                    if ckpt is not None and prior != PENDING and not ckpt.matches(index, fp):
                         raise ConfigurationError(
                             f"checkpoint {self.checkpoint} was made for different input: item {index} differs; "
                             "use another checkpoint file (or delete this one) to start over")
-                    if prior == OK:
+                    if ckpt is not None and prior == OK:
                         res = _read_back(ckpt, index)
                         if res is not None:
                             self._count(res, skipped=True, bar=bar, start=start)
@@ -427,6 +429,14 @@ class BatchRunner:
             log.warning("batch stopping (%s): %s: %s; items not run stay pending in the checkpoint",
                         reason, type(error).__name__, error)
 
+    def _cap(self, same: list[Any]) -> int:
+        """Items in flight: until the first item of a run succeeds, no more than could still be
+        stopped by the repeat check (a bad key then costs ``stop_after_same_error`` requests)."""
+        limit = self.stop_after_same_error
+        if limit is None or same == [None]:
+            return self.max_in_flight
+        return max(1, min(self.max_in_flight, limit - (same[1] if same else 0)))
+
     def _watch_repeats(self, res: BatchResult, same: list[Any]) -> None:
         """Stop when every item of this run so far failed with one non-retryable error.
 
@@ -441,7 +451,7 @@ class BatchRunner:
             same[:] = [None]
             return
         same[:] = [sig, (same[1] if same else 0) + 1]
-        if same[1] >= limit:
+        if same[1] >= limit and res.error is not None:
             self._stop("repeated_error", res.error)
 
     def _drain(self, running: dict[Future, _Pending], done_q: "queue.SimpleQueue[Future]", ckpt: Checkpoint | None,
@@ -560,7 +570,7 @@ class _LineProgress:
 
 def _progress(total: int | None, interval: float, clock: Callable[[], float]) -> Any:
     try:
-        from tqdm import tqdm
+        from tqdm import tqdm  # type: ignore[import-untyped,unused-ignore]
     except ImportError:
         return _LineProgress(total, interval, clock)
     return tqdm(total=total, unit="item", desc="batch")

@@ -273,7 +273,7 @@ class BaseProvider:
         reservation = self._acquire(body)
         try:
             resp = self.transport.request("POST", self._protocol.path(self.model, False), json=body,
-                                          **_per_call(timeout, retry, self._retry_charge(reservation)))
+                                          **_per_call(timeout, retry), **self._retry_charge(reservation))
             label = getattr(self._protocol, "label", None) or f"{self._protocol.name} response"
             data = decode_json(resp.content, label, resp.request_id)
             result = self._stamp(self._protocol.parse(data, self.profile, resp.request_id))
@@ -298,15 +298,7 @@ class BaseProvider:
         path = self._protocol.path(self.model, True)
         reservation = self._acquire(body)
         settled: list[bool] = []
-        charge = self._retry_charge(reservation)
-        per_call = _per_call(timeout, retry, charge)
-        opened: list[bool] = []
-
-        def open_() -> Any:
-            if opened and charge is not None:
-                charge()  # a re-opened stream is a new request to the API
-            opened.append(True)
-            return self.transport.open_stream(path, json=wire, **per_call)
+        per_call = _per_call(timeout, retry)
 
         def on_done(result: "CompletionResult") -> None:
             settled.append(True)
@@ -318,6 +310,15 @@ class BaseProvider:
             if not settled:
                 settled.append(True)
                 self._settle(reservation, None)
+
+        charge = self._retry_charge(reservation)
+        opened: list[bool] = []
+
+        def open_() -> Any:
+            if opened and charge:
+                charge["before_retry"]()  # a re-opened stream is a new request to the API
+            opened.append(True)
+            return self.transport.open_stream(path, json=wire, **per_call, **charge)
 
         try:
             stream = Stream(open_,
@@ -402,12 +403,14 @@ class BaseProvider:
             _hooks.emit(_hooks.EventType.LIMITER_WAIT, duration=time.monotonic() - start)
         return reservation, hold
 
-    def _retry_charge(self, reservation: Any) -> Any:
-        """The transport's before-retry hook: a re-sent request is charged like the first one."""
-        held = reservation[0] if reservation is not None else None
-        if held is None or self.limiter is None or not hasattr(self.limiter, "charge_retry"):
-            return None
-        return lambda: self.limiter.charge_retry(held)
+    def _retry_charge(self, reservation: Any) -> dict[str, Any]:
+        """The transport's before-retry hook (as keyword arguments): a re-sent request is charged
+        to the limiter like the first one, since the API counts it too."""
+        held = reservation[0]  # (limiter reservation, budget hold) from _acquire
+        charge = getattr(self.limiter, "charge_retry", None)
+        if held is None or charge is None:
+            return {}
+        return {"before_retry": lambda: charge(held)}
 
     def _settle(self, reservation: Any, usage: "Usage | None") -> None:
         reservation, hold = reservation
@@ -425,12 +428,9 @@ def _credential_header(name: str) -> bool:
     return any(w in lname for w in _CREDENTIAL_WORDS)
 
 
-def _per_call(timeout: Any, retry: RetryPolicy | None, before_retry: Any = None) -> dict[str, Any]:
-    """Transport keyword arguments for a per-call timeout, retry policy and before-retry hook
-    (none when not given)."""
+def _per_call(timeout: Any, retry: RetryPolicy | None) -> dict[str, Any]:
+    """Transport keyword arguments for a per-call timeout and retry policy (none when not given)."""
     kw: dict[str, Any] = {}
-    if before_retry is not None:
-        kw["before_retry"] = before_retry
     if timeout is not None:
         kw["timeout"] = Timeout.coerce(timeout)
     if retry is not None:

@@ -15,7 +15,7 @@ from ..transport import RetryPolicy, Timeout
 from ..types import EmbeddingResult, Usage
 from ._body import decode_json, parse_embeddings
 from ._chat import ChatProtocol
-from .base import BaseProvider, _per_call
+from .base import BaseProvider
 
 __all__ = ["OpenAIProvider"]
 
@@ -162,8 +162,7 @@ class OpenAIProvider(BaseProvider):
                 return hit
         reservation = self._acquire(body, profile)
         try:
-            resp = self.transport.request("POST", "/embeddings", json=body,
-                                          **_per_call(None, None, self._retry_charge(reservation)))
+            resp = self.transport.request("POST", "/embeddings", json=body, **self._retry_charge(reservation))
             data = decode_json(resp.content, "embeddings response", resp.request_id)
             result = EmbeddingResult(*parse_embeddings(data, len(body["input"]), resp.request_id))
         except BaseException:

@@ -24,15 +24,12 @@ def _max_completion(body: Mapping[str, Any], profile: Any) -> int:
 
 
 def _prompt_estimate(body: Mapping[str, Any], profile: Any) -> int:
+    from ..tokens import estimate_request_tokens
+
     try:
-        from ..tokens import estimate_request_tokens  # written in parallel; optional until it lands
-    except ImportError:
-        estimate_request_tokens = None
-    if estimate_request_tokens is not None:
-        try:
-            return max(int(estimate_request_tokens(body, profile)), 0)
-        except Exception:  # an estimate must never break a request
-            pass
+        return max(int(estimate_request_tokens(body, profile)), 0)
+    except Exception:  # an estimate must never break a request
+        pass
     try:
         payload = {k: body[k] for k in ("messages", "input", "instructions", "tools", "prompt") if k in body}
         return len(json.dumps(payload, default=str)) // 4 + 1

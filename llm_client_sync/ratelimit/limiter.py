@@ -214,25 +214,30 @@ def _lower(headers: Mapping[str, str]) -> dict[str, str]:
     return {str(k).lower(): v for k, v in headers.items()}
 
 
-MAX_429_PAUSE = 120.0
-"""Longest pause one 429 can put on a shared limiter (the RetryPolicy's default ``max_retry_after``):
-a hostile or broken hint never freezes every caller for days."""
+def leave_queue(cond: threading.Condition, queue: deque[int], ticket: int) -> None:
+    """Take a waiter's ticket out of a first-come-first-served queue and wake the others."""
+    with cond:
+        try:
+            queue.remove(ticket)
+        except ValueError:
+            pass
+        cond.notify_all()
 
 
-def pause_from_headers(status_code: int, headers: Mapping[str, str], max_pause: float = MAX_429_PAUSE) -> float | None:
+def pause_from_headers(status_code: int, headers: Mapping[str, str]) -> float | None:
     """How long a 429 asks everyone to wait: the server's hint (``transport.retry_after_seconds``:
-    retry-after-ms, retry-after seconds or date), then the reset headers; capped at ``max_pause``
-    (an absurd hint cannot freeze every caller for days)."""
+    retry-after-ms, retry-after seconds or date), then the reset headers; never above
+    ``MAX_RETRY_AFTER`` (an absurd hint cannot freeze every caller for days)."""
     if status_code != 429:
         return None
-    from ..transport import header_value, retry_after_seconds
+    from ..transport import MAX_RETRY_AFTER, header_value, retry_after_seconds
 
     hint = retry_after_seconds(headers)
     if hint is None:
-        resets = [parse_reset(header_value(headers, f"x-ratelimit-reset-{d}")) for d in ("requests", "tokens")]
-        resets = [r for r in resets if r is not None and math.isfinite(r)]
+        found = [parse_reset(header_value(headers, f"x-ratelimit-reset-{d}")) for d in ("requests", "tokens")]
+        resets = [r for r in found if r is not None and math.isfinite(r)]
         hint = max(resets) if resets else DEFAULT_429_PAUSE
-    return min(hint, max_pause)
+    return min(hint, MAX_RETRY_AFTER)
 
 
 class RateLimiter:
@@ -330,12 +335,7 @@ class RateLimiter:
                         continue
                 self._sleep(wait)
         except BaseException:
-            with self._cond:
-                try:
-                    self._queue.remove(ticket)
-                except ValueError:
-                    pass
-                self._cond.notify_all()
+            leave_queue(self._cond, self._queue, ticket)
             raise
 
     def _timeout_error(self, tokens: int, timeout: float | None, wait: float | None = None) -> RateLimitTimeoutError:

@@ -18,7 +18,7 @@ from collections import deque
 from typing import Any, Callable, Mapping
 
 from ..errors import ConfigurationError, RateLimiterUnavailableError, RateLimitTimeoutError
-from .limiter import RateLimit, RateLimiter, Reservation, _int_header, _lower, pause_from_headers
+from .limiter import RateLimit, RateLimiter, Reservation, _int_header, _lower, leave_queue, pause_from_headers
 
 __all__ = ["RedisRateLimiter"]
 
@@ -306,12 +306,7 @@ class RedisRateLimiter:
             raise
 
     def _leave(self, ticket: int) -> None:
-        with self._cond:
-            try:
-                self._queue.remove(ticket)
-            except ValueError:
-                pass
-            self._cond.notify_all()
+        leave_queue(self._cond, self._queue, ticket)
 
     def _fallback_acquire(self, tokens: int, deadline: float | None) -> Reservation:
         if self.fallback == "raise":

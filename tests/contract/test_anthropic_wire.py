@@ -26,7 +26,7 @@ from llm_client_sync.errors import (
 from llm_client_sync.models import get_profile
 from llm_client_sync.providers._anthropic_wire import AnthropicProtocol, parse_anthropic_message
 from llm_client_sync.providers.anthropic import AnthropicProvider, limiter_headers
-from llm_client_sync.rate_limit import RateLimit, RateLimiter
+from llm_client_sync.ratelimit import RateLimit, RateLimiter
 from llm_client_sync.transport import RetryPolicy, TransportResponse, _request_id, _status_error
 from llm_client_sync.types import CompletionResult, StreamEventType
 

@@ -297,7 +297,7 @@ def test_a_malformed_stream_chunk_is_a_stream_error(data: str) -> None:
 def test_the_rate_limiter_estimates_the_text_of_native_bodies() -> None:
     from llm_client_sync.providers._anthropic_wire import AnthropicProtocol
     from llm_client_sync.providers._native import limiter_view
-    from llm_client_sync.rate_limit import DEFAULT_COMPLETION_TOKENS, request_cost
+    from llm_client_sync.ratelimit import DEFAULT_COMPLETION_TOKENS, request_cost
 
     messages = [{"role": "system", "content": "rule " * 300}, {"role": "user", "content": "word " * 2000}]
     for proto, profile in ((PROTO, PROFILE), (AnthropicProtocol(), get_profile("claude-haiku-4-5"))):

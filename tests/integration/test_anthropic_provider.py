@@ -18,7 +18,7 @@ from llm_client_sync.errors import AuthenticationError, BadRequestError, Interna
 from llm_client_sync.providers.anthropic import AnthropicProvider
 from llm_client_sync.providers.fallback import FallbackProvider
 from llm_client_sync.providers.gemini import GeminiProvider
-from llm_client_sync.rate_limit import RateLimit
+from llm_client_sync.ratelimit import RateLimit
 from llm_client_sync.testing import MockAnthropicServer, MockGeminiServer, MockOpenAIServer, StreamShape
 from llm_client_sync.testing._anthropic import anthropic_error
 from llm_client_sync.tools import tool

@@ -524,7 +524,7 @@ def _endless_stream(conn: Conn) -> None:
 
 
 def test_abandoned_stream_releases_its_connection_and_settles_at_once(scripted):
-    from llm_client_sync.rate_limit import RateLimit
+    from llm_client_sync.ratelimit import RateLimit
 
     server = scripted(_endless_stream)
     p = provider(server, rate_limit=RateLimit(rpm=1000, tpm=1_000_000))

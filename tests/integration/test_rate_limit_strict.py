@@ -186,3 +186,22 @@ def test_4_processes_x_16_threads_sharing_redis_get_no_429_and_95_percent_throug
     print(f"\nredis 4x16: 429s={limit.rejected} admitted={limit.admitted} throughput={share:.1%}")
     assert limit.rejected == 0 and limit.max_in_window() <= L
     assert share >= 0.95
+
+
+@pytest.mark.parametrize("call", ["complete", "stream", "embed"])
+def test_each_resent_request_takes_a_request_slot(call):
+    with MockOpenAIServer() as server:
+        limiter = RateLimiter(RateLimit(rpm=100, tpm=100_000, window=WINDOW))
+        with OpenAIProvider(model="gpt-5-nano", api_key="test", base_url=server.base_url, rate_limit=limiter,
+                            retry=RetryPolicy(max_retries=3, base=0.001, cap=0.002)) as provider:
+            server.add_error(500).add_error(503)  # the next two requests fail (embeddings read the script too)
+            if call == "complete":
+                provider.complete("hi", max_completion_tokens=20)
+            elif call == "stream":
+                with provider.stream("hi", max_completion_tokens=20) as s:
+                    list(s)
+            else:
+                provider.embed("hi")
+        snap = limiter.snapshot()
+    assert snap["requests"]["window_spent"] == 3  # the first attempt and two re-sends
+

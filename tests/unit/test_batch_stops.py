@@ -70,7 +70,7 @@ def test_a_plain_provider_class_drives_the_runner(tmp_path):
 def test_every_item_failing_with_the_same_401_stops_after_five(tmp_path):
     provider = PlainProvider(fail=AuthenticationError("HTTP 401: Incorrect API key provided", status_code=401))
     ck = tmp_path / "run.jsonl"
-    runner = BatchRunner(provider, max_workers=1, checkpoint=str(ck), retries=2, max_in_flight=1)
+    runner = BatchRunner(provider, max_workers=1, checkpoint=str(ck), retries=2)
     results = runner.run([f"p{i}" for i in range(300)])
     assert len(provider.calls) == 5  # not 300
     assert runner.stats.stopped == "repeated_error"
@@ -83,12 +83,12 @@ def test_every_item_failing_with_the_same_401_stops_after_five(tmp_path):
     assert len(again.calls) == 300  # the failed five run again too
 
 
-def test_with_many_workers_in_flight_items_finish_and_no_new_item_starts(tmp_path):
+def test_with_many_workers_a_bad_key_still_costs_five_requests(tmp_path):
     provider = PlainProvider(fail=AuthenticationError("HTTP 401: bad key", status_code=401))
     runner = BatchRunner(provider, max_workers=8, checkpoint=str(tmp_path / "run.jsonl"))
     runner.run([f"p{i}" for i in range(300)])
     assert runner.stats.stopped == "repeated_error"
-    assert len(provider.calls) <= 5 + 2 * 8  # at most what was already submitted
+    assert len(provider.calls) == 5  # at most 5 in flight until an item succeeds
 
 
 @pytest.mark.parametrize("fail_on, expected_calls", [
@@ -96,7 +96,7 @@ def test_with_many_workers_in_flight_items_finish_and_no_new_item_starts(tmp_pat
 ])
 def test_failures_mixed_with_successes_never_stop(fail_on, expected_calls):
     provider = PlainProvider(fail_on=fail_on)
-    runner = BatchRunner(provider, max_workers=1)
+    runner = BatchRunner(provider, max_workers=4)
     runner.run([f"p{i}" for i in range(40)])
     assert runner.stats.stopped is None and len(provider.calls) == expected_calls
 
@@ -193,3 +193,17 @@ def test_bad_arguments_are_configuration_errors():
     with pytest.raises(ConfigurationError, match="Provider"):
         BatchRunner(object())
     assert runner_mod.BatchRunner is BatchRunner
+
+
+def test_a_recorded_success_that_cannot_be_read_back_runs_again(tmp_path):
+    ck = tmp_path / "run.jsonl"
+    BatchRunner(PlainProvider(), max_workers=1, checkpoint=str(ck)).run(["a", "b"])
+    lines = ck.read_text().splitlines()
+    rec = json.loads(lines[1])
+    rec["result"] = {"content": "x", "usage": "not usage", "choices": 7}
+    lines[1] = json.dumps(rec)
+    ck.write_text("\n".join(lines) + "\n")
+    provider = PlainProvider()
+    results = BatchRunner(provider, max_workers=1, checkpoint=str(ck)).run(["a", "b"])
+    assert provider.calls == [["a", "b"][rec["index"]]]
+    assert all(r.ok for r in results)
