@@ -19,6 +19,7 @@ import re
 import socket
 import threading
 import time
+import weakref
 import zlib
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Mapping
@@ -51,6 +52,7 @@ __all__ = [
     "Timeout",
     "Transport",
     "TransportResponse",
+    "body_limit",
     "cancel_scope",
     "header_value",
     "is_retryable",
@@ -65,6 +67,8 @@ Observer = Callable[[int, Mapping[str, str]], None]
 
 MAX_BODY_BYTES = 64 * 1024 * 1024
 """Default cap of a non-stream response body, after decompression (64 MiB)."""
+FILE_BODY_BYTES = 2 * 1024 * 1024 * 1024
+"""Cap of a body fetched through ``provider.request`` (files, Batch API results): 2 GiB."""
 MAX_LINE_BYTES = 16 * 1024 * 1024
 """Default cap of one SSE line, and of one event's data (16 MiB)."""
 MAX_RETRY_AFTER = 120.0
@@ -139,47 +143,63 @@ def _finite_seconds(value: float) -> float | None:
     return value if math.isfinite(value) and value > 0 else None
 
 
+def _hint_number(text: str, divisor: float) -> float | None:
+    """A numeric hint in seconds: None for garbage, NaN, infinity literals, zero and negatives;
+    a literal too large for a float (``1e400``) is a huge finite wait (callers give up on it)."""
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    if value == math.inf and text.strip().lower().lstrip("+") not in ("inf", "infinity"):
+        return _HUGE
+    return _finite_seconds(value / divisor)
+
+
+_HUGE = 1e300  # "a very long time": above every cap, still finite
+
+
 def retry_after_seconds(headers: Mapping[str, str] | None, body: Any = None, *,
                         now: float | None = None) -> float | None:
     """How long the server asks us to wait, in seconds; None when it gave no usable hint.
 
     The one Retry-After parser of the library (the transport's retries, the rate limiters'
     pauses and the fallback chain all use it). Never raises, never returns NaN, infinity, zero
-    or a negative number; callers cap what it returns.
+    or a negative number; callers cap what it returns (``RetryPolicy.max_retry_after``: above it
+    the call gives up at once; a limiter pauses at most ``MAX_RETRY_AFTER``).
 
-    ====================================  ===========================  ==========================
-    hint                                  this library                 openai SDK (v1)
-    ====================================  ===========================  ==========================
-    ``retry-after-ms: 250``               0.25 s (checked first)       same
-    ``retry-after: 2`` / ``2.5``          2 s / 2.5 s                  same
-    ``retry-after: <HTTP date>``          date - now                   same
-    Google ``RetryInfo`` in the error     its ``retryDelay`` ("30s")   not read
-    body (``error.details[]``)
-    0, negative, date in the past         no hint: own backoff         no hint: own backoff
-    NaN, ``inf``, ``1e400``, garbage,     no hint: own backoff         no hint (garbage) / crash
-    absurd date (year 0, 99999)                                        on some dates
-    above ``max_retry_after`` (120 s)     give up at once: raise the   ignored above 60 s: own
-                                          status error (a fallback     backoff (retries soon
-                                          chain moves on)              despite the hint)
-    ====================================  ===========================  ==========================
+    ==================================  =========================  ===============================
+    hint                                this library               openai SDK
+    ==================================  =========================  ===============================
+    ``retry-after-ms: 250``             0.25 s (read first)        same
+    ``retry-after: 2`` / ``2.5``        2 s / 2.5 s                same
+    ``retry-after: <HTTP date>``        date - now                 same
+    ``retry-after-ms`` unreadable or    falls through to           garbage falls through; NaN
+    NaN                                 ``retry-after``            stops there (own backoff)
+    Google ``RetryInfo`` in the error   its ``retryDelay``         not read
+    body (``error.details[]``)          ("30s")
+    0, negative, a date in the past     no hint: own backoff       same
+    NaN, ``inf``, garbage, an absurd    no hint: own backoff       same (1.x: a date past year
+    date (year 0001 or 99999)                                      9999 raised ValueError)
+    a number too big for a float        "very long": give up       same (3.x)
+    (``1e400``)
+    above ``max_retry_after`` (120 s)   give up at once: raise     3.x: same (120 s); 1.x: only
+                                        (a fallback chain moves    0 < x <= 60 s honoured, longer
+                                        on, the caller decides)    hints ignored for own backoff
+    ==================================  =========================  ===============================
 
     ``now`` is the wall clock (``time.time()``) used for HTTP dates.
     """
     try:
         ms = header_value(headers, "retry-after-ms")
         if ms:
-            try:
-                hinted = _finite_seconds(float(ms) / 1000.0)
-            except ValueError:
-                hinted = None
+            hinted = _hint_number(ms, 1000.0)
             if hinted is not None:
                 return hinted
         ra = header_value(headers, "retry-after")
         if ra:
-            try:
-                return _finite_seconds(float(ra))
-            except ValueError:
-                pass
+            hinted = _hint_number(ra, 1.0)
+            if hinted is not None:
+                return hinted
             parsed = email.utils.parsedate_tz(ra)
             if parsed is not None:
                 wall = time.time() if now is None else now
@@ -187,7 +207,7 @@ def retry_after_seconds(headers: Mapping[str, str] | None, body: Any = None, *,
                 if hinted is not None:
                     return hinted
         return _google_retry_delay(body)
-    except (ValueError, TypeError, OverflowError, IndexError, AttributeError):  # absurd input: no hint
+    except (ValueError, TypeError, OverflowError, IndexError, AttributeError, OSError):  # absurd input: no hint
         return None
 
 
@@ -333,7 +353,9 @@ class CancelToken:
         self._event = threading.Event()
         self._lock = threading.Lock()
         self._conns: set[Any] = set()
-        self._children: set[CancelToken] = set()
+        # tokens of scopes opened inside this one, for as long as they live: a Stream opened in
+        # the scope keeps obeying it while it is read later
+        self._children: weakref.WeakSet[CancelToken] = weakref.WeakSet()
 
     @property
     def cancelled(self) -> bool:
@@ -380,7 +402,8 @@ def _current_token() -> CancelToken | None:
 @contextlib.contextmanager
 def cancel_scope(token: CancelToken) -> Iterator[CancelToken]:
     """Every Transport call this thread makes inside the block obeys ``token`` (scopes nest: an
-    outer token's cancel reaches the inner one)."""
+    outer token's cancel reaches the inner one, also after the inner block ended, e.g. a Stream
+    opened in the block and read later)."""
     stack = getattr(_local, "tokens", None)
     if stack is None:
         stack = _local.tokens = []
@@ -395,9 +418,25 @@ def cancel_scope(token: CancelToken) -> Iterator[CancelToken]:
         yield token
     finally:
         stack.pop()
-        if outer is not None:
-            with outer._lock:
-                outer._children.discard(token)
+
+
+def _body_cap() -> int | None:
+    return getattr(_local, "body_cap", None)
+
+
+@contextlib.contextmanager
+def body_limit(max_bytes: int) -> Iterator[int]:
+    """Non-stream bodies received by this thread inside the block may be up to ``max_bytes``
+    (instead of the transport's ``max_body_bytes``): for file downloads such as Batch API
+    results; ``provider.request`` uses ``FILE_BODY_BYTES``."""
+    if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 1:
+        raise ConfigurationError(f"max_bytes must be a positive number of bytes, got {max_bytes!r}")
+    outer = _body_cap()
+    _local.body_cap = max_bytes
+    try:
+        yield max_bytes
+    finally:
+        _local.body_cap = outer
 
 
 class _Cancelled(Exception):
@@ -724,13 +763,14 @@ class StreamResponse:
     """
 
     def __init__(self, resp: requests.Response, request_id: str | None, body: _Body | None = None,
-                 max_line_bytes: int = MAX_LINE_BYTES) -> None:
+                 max_line_bytes: int = MAX_LINE_BYTES, max_body_bytes: int = MAX_BODY_BYTES) -> None:
         self._resp = resp
         self.status_code = resp.status_code
         self.headers = resp.headers
         self.request_id = request_id
         self.closed = False
         self.max_line_bytes = max_line_bytes
+        self.max_body_bytes = max_body_bytes
         self._body = body or _Body(resp, idle=300.0, deadline=None, total=None, clock=time.monotonic,
                                    token=None, max_bytes=None, stream=True, request_id=request_id)
 
@@ -748,9 +788,9 @@ class StreamResponse:
             return iter(())
         return self._body.chunks(size)
 
-    def read_all(self, max_bytes: int = MAX_BODY_BYTES) -> bytes:
+    def read_all(self, max_bytes: int | None = None) -> bytes:
         """The rest of the body as one value (a JSON answer to a stream request), capped."""
-        self._body._max = max_bytes
+        self._body._max = self.max_body_bytes if max_bytes is None else max_bytes
         return self._body.read_all()
 
     def close(self) -> None:
@@ -971,17 +1011,19 @@ class Transport:
             log.debug("%s %s -> %s in %.3fs (request id %s, attempt %d)", method, path,
                       resp.status_code, self._clock() - start, rid, attempt + 1)
             body = _Body(resp, idle=per_read, deadline=deadline, total=t.total, clock=self._clock, token=token,
-                         max_bytes=None if stream else self.max_body_bytes, stream=stream, request_id=rid)
+                         max_bytes=None if stream else (_body_cap() or self.max_body_bytes), stream=stream,
+                         request_id=rid)
             if 200 <= resp.status_code < 300:
                 if stream:
-                    return StreamResponse(resp, rid, body, self.max_line_bytes)
+                    return StreamResponse(resp, rid, body, self.max_line_bytes, self.max_body_bytes)
                 try:
                     content = body.read_all()
                 except (APITimeoutError, RequestCancelledError, APIResponseValidationError):
                     resp.close()
                     raise
-                except APIConnectionError:  # the connection broke mid-body: a transient failure
+                except APIConnectionError as err:  # the connection broke mid-body: a transient failure
                     resp.close()
+                    log.debug("%s %s: body lost (%s)", method, path, type(err).__name__)
                     delay = self._retry_delay(attempt, {}, None, deadline, retry)
                     if delay is None:
                         raise

@@ -14,7 +14,7 @@ import time
 import weakref
 from typing import Any, Callable, Iterator
 
-from .._sse import SSEDecoder, SSELineTooLong
+from .._sse import DEFAULT_MAX_LINE, SSEDecoder
 from ..errors import LLMClientError, StreamError
 from ..transport import CancelToken, cancel_scope
 from ..types import CompletionResult, StreamEvent, StreamEventType
@@ -22,6 +22,8 @@ from ..types import CompletionResult, StreamEvent, StreamEventType
 __all__ = ["Stream", "replay_events"]
 
 E = StreamEventType
+# answers to a stream request that are not an event stream: read whole, parsed once, never re-sent
+_NOT_EVENTS = frozenset({"application/json", "text/html", "text/xml", "application/xml"})
 
 
 class Stream:
@@ -44,8 +46,6 @@ class Stream:
                     print(event.data, end="", flush=True)
         result = stream.result()
     """
-
-    __slots__ = ("_run", "_gen", "_finalizer", "__weakref__")
 
     def __init__(self, open_response: Callable[[], Any], make_accumulator: Callable[[str | None], Any], *,
                  max_reopen: int = 0, on_done: Callable[[CompletionResult], None] | None = None,
@@ -229,11 +229,12 @@ class _Run:
                 resp = self.response
                 acc = self.acc = self.make_acc(self.request_id)
                 ctype = getattr(resp, "content_type", "") or ""
-                if "json" in ctype or "text/html" in ctype:
-                    result = self._whole_body(resp, ctype)
+                media = ctype.split(";", 1)[0].strip()
+                if media in _NOT_EVENTS or media.endswith("+json"):
+                    result = self._whole_body(resp, media)
                     yield from replay_events(result, cached=False)
                     break
-                decoder = SSEDecoder(getattr(resp, "max_line_bytes", None) or SSEDecoder().max_line)
+                decoder = SSEDecoder(getattr(resp, "max_line_bytes", None) or DEFAULT_MAX_LINE)
                 feed, accumulate = decoder.feed, acc.feed
                 reading = True
                 try:
@@ -256,8 +257,6 @@ class _Run:
                     if not acc.finished and not getattr(acc, "complete_without_done", False):
                         raise StreamError("stream ended before its final event (connection closed early)",
                                           request_id=self.request_id)
-                except SSELineTooLong:
-                    raise
                 except StreamError as exc:
                     if self.closed:
                         return
@@ -283,6 +282,9 @@ class _Run:
             if isinstance(exc, StreamError) and exc.partial is None and acc is not None:
                 exc.partial = acc.result()
             self.error = exc
+            resp = self.response
+            if resp is not None:
+                resp.close()  # the error is final: release the connection before reporting it
             self.fail()
             if self.call is not None:
                 self.call.end(getattr(exc, "partial", None), error=exc)
@@ -298,7 +300,7 @@ class _Run:
         raw = resp.read_all()
         head = raw[:300].decode("utf-8", errors="replace")
         rid = self.request_id
-        if "json" not in ctype:
+        if "json" not in ctype:  # an HTML/XML page: a proxy, a captive portal, a wrong base_url
             raise StreamError(f"the server answered a stream request with {ctype!r}, not an event stream "
                               f"(check base_url): {head!r}", request_id=rid, body=head)
         try:

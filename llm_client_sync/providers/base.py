@@ -337,8 +337,12 @@ class BaseProvider:
 
     def request(self, method: str, path: str, **kw: Any) -> Any:
         """An authenticated call to any endpoint with the same retries and error translation;
-        returns a TransportResponse (``.json()``, ``.content``)."""
-        return self.transport.request(method, path, **kw)
+        returns a TransportResponse (``.json()``, ``.content``). Its body cap is
+        ``FILE_BODY_BYTES`` (2 GiB: Batch API result files exceed the 64 MiB of API answers)."""
+        from ..transport import FILE_BODY_BYTES, body_limit
+
+        with body_limit(FILE_BODY_BYTES):
+            return self.transport.request(method, path, **kw)
 
     def _stamp(self, result: "CompletionResult") -> "CompletionResult":
         return result if result.provider == self.name else dataclasses.replace(result, provider=self.name)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import queue
 from typing import Any, Iterable, Iterator, Mapping
@@ -167,19 +168,16 @@ def django_response(stream: Iterable[StreamEvent], adapter: SSEAdapter | None = 
     return response
 
 
-_DJANGO_RESPONSE: Any = None
-
-
 def _django_response_class() -> Any:
     """StreamingHttpResponse whose ``__aiter__`` streams a sync body frame by frame (Django's own
     would collect the whole body with ``sync_to_async(list)`` first)."""
-    global _DJANGO_RESPONSE
-    if _DJANGO_RESPONSE is not None:
-        return _DJANGO_RESPONSE
     from .._extras import import_extra
 
-    StreamingHttpResponse = import_extra("django.http", "django", "django_response()").StreamingHttpResponse
+    return _sse_response_class(import_extra("django.http", "django", "django_response()").StreamingHttpResponse)
 
+
+@functools.lru_cache(maxsize=None)
+def _sse_response_class(StreamingHttpResponse: Any) -> Any:
     class SSEStreamingHttpResponse(StreamingHttpResponse):
         _llm_upstream: Any = None
 
@@ -204,5 +202,4 @@ def _django_response_class() -> Any:
             except ValueError:  # "generator already executing" on the worker thread
                 close_upstream(self._llm_upstream)
 
-    _DJANGO_RESPONSE = SSEStreamingHttpResponse
-    return _DJANGO_RESPONSE
+    return SSEStreamingHttpResponse

@@ -33,7 +33,8 @@ from llm_client_sync.errors import (
     ResponseTooLargeError,
     TLSVerificationError,
 )
-from llm_client_sync.transport import MAX_BODY_BYTES, MAX_LINE_BYTES, Transport
+from llm_client_sync import transport as transport_module
+from llm_client_sync.transport import Transport
 
 NO_RETRY = RetryPolicy(max_retries=0)
 FAST = RetryPolicy(max_retries=2, base=0.01, cap=0.01, jitter=0)
@@ -288,9 +289,21 @@ def test_silent_server_gives_up_a_stream_after_first_byte(scripted):
     assert len(server.accepted) == 1  # a silent server is not asked again
 
 
+def test_non_stream_call_keeps_the_long_read_not_first_byte(scripted):
+    body = json.dumps(COMPLETION).encode()
+
+    def script(conn: Conn) -> None:
+        time.sleep(0.6)  # a reasoning model thinking before its (non-stream) answer
+        conn.head(headers={"Content-Type": "application/json", "Content-Length": str(len(body))})
+        conn.send(body)
+
+    p = provider(scripted(script), timeout=Timeout(first_byte=0.2, read=5))
+    assert p.complete("x").content == "hello json"
+
+
 # -- sizes -------------------------------------------------------------------------------------
 def test_body_cap_stops_a_huge_body(scripted):
-    assert MAX_BODY_BYTES == 64 * 1024 * 1024 and MAX_LINE_BYTES == 16 * 1024 * 1024
+    assert transport_module.MAX_BODY_BYTES == 64 * 2**20 and transport_module.MAX_LINE_BYTES == 16 * 2**20
     sent = []
 
     def script(conn: Conn) -> None:
@@ -309,6 +322,25 @@ def test_body_cap_stops_a_huge_body(scripted):
     assert "max_body_bytes=2,097,152" in str(info.value)
     assert server.closed_event.wait(3)
     assert sent and sent[0] < 100 * 2**20  # the client stopped reading long before the end
+
+
+def test_per_call_body_cap_for_a_file_download(scripted):
+    body = b'"' + b"x" * (3 * 2**20) + b'"'
+
+    def script(conn: Conn) -> None:
+        conn.head(headers={"Content-Type": "application/octet-stream", "Content-Length": str(len(body))})
+        conn.send(body)
+
+    server = scripted(script)
+    t = Transport(server.url, "k", retry=NO_RETRY, max_body_bytes=2**20)
+    with pytest.raises(ResponseTooLargeError):
+        t.request("GET", "/files/f/content")
+    with transport_module.body_limit(8 * 2**20):
+        assert t.request("GET", "/files/f/content").content == body
+    t.close()
+    p = provider(server)
+    p.transport.max_body_bytes = 2**20  # API answers capped, raw file access (provider.request) not
+    assert p.request("GET", "/files/f/content").content == body
 
 
 def test_gzip_bomb_stops_at_the_cap_with_bounded_memory(scripted):
@@ -411,7 +443,7 @@ def test_wrong_answer_to_a_stream_request_is_one_clear_error(scripted, ctype, bo
 
 # -- retry hints -------------------------------------------------------------------------------
 @pytest.mark.parametrize("hint", [{"retry-after": "nan"}, {"retry-after": "-5"}, {"retry-after": "inf"},
-                                  {"retry-after": "1e400"}, {"retry-after-ms": "NaN"},
+                                  {"retry-after": "Infinity"}, {"retry-after-ms": "NaN"},
                                   {"retry-after": "Fri, 31 Dec 99999 23:59:59 GMT"},
                                   {"retry-after": "Mon, 01 Jan 0001 00:00:00 GMT"}])
 def test_absurd_retry_hints_fall_back_to_backoff(scripted, hint):
@@ -544,6 +576,21 @@ def test_abandoned_stream_releases_its_connection_and_settles_at_once(scripted):
         gc.enable()
 
 
+def run_and_cancel(make_coro: Callable[[], Any], after: float) -> float:
+    """Run ``make_coro()`` as a task, cancel it ``after`` seconds; the time of the cancel."""
+
+    async def main() -> float:
+        task = asyncio.ensure_future(make_coro())
+        await asyncio.sleep(after)
+        task.cancel()
+        t = time.monotonic()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        return t
+
+    return asyncio.run(main())
+
+
 def test_aio_cancel_during_a_silent_call_frees_the_thread_and_sends_nothing_more(scripted):
     from llm_client_sync.aio import AsyncOpenAIProvider
 
@@ -561,17 +608,7 @@ def test_aio_cancel_during_a_silent_call_frees_the_thread_and_sends_nothing_more
 
     sync.complete = complete  # type: ignore[method-assign]
 
-    async def main() -> float:
-        llm = AsyncOpenAIProvider(provider=sync)
-        task = asyncio.ensure_future(llm.complete("x"))
-        await asyncio.sleep(0.3)
-        task.cancel()
-        t_cancel = time.monotonic()
-        with pytest.raises(asyncio.CancelledError):
-            await task
-        return t_cancel
-
-    t_cancel = asyncio.run(main())
+    t_cancel = run_and_cancel(lambda: AsyncOpenAIProvider(provider=sync).complete("x"), after=0.3)
     deadline = time.monotonic() + 2
     while not exited and time.monotonic() < deadline:
         time.sleep(0.01)
@@ -594,15 +631,9 @@ def test_aio_cancel_during_retry_wait_stops_retries(scripted):
     server = scripted(script)
     sync = provider(server, retry=RetryPolicy(max_retries=10))
 
-    async def main() -> None:
-        task = asyncio.ensure_future(AsyncOpenAIProvider(provider=sync).complete("x"))
-        await asyncio.sleep(0.25)  # first 503 answered, now in the 0.5 s wait
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
-
-    asyncio.run(main())
-    time.sleep(0.8)
+    # cancelled after the first 503 was answered, during the 0.5 s wait before the retry
+    run_and_cancel(lambda: AsyncOpenAIProvider(provider=sync).complete("x"), after=0.25)
+    time.sleep(0.8)  # the retry would have been sent by now
     assert len(server.requests) == 1
 
 
@@ -611,22 +642,13 @@ def test_aio_stream_cancelled_before_headers_closes_the_request(scripted):
 
     server = scripted(lambda conn: conn.wait_closed(10))
 
-    async def main() -> float:
-        llm = AsyncOpenAIProvider(provider=provider(server))
+    llm = AsyncOpenAIProvider(provider=provider(server))
 
-        async def consume() -> None:
-            async for _ in llm.stream("x"):
-                pass
+    async def consume() -> None:
+        async for _ in llm.stream("x"):
+            pass
 
-        task = asyncio.ensure_future(consume())
-        await asyncio.sleep(0.3)
-        task.cancel()
-        t = time.monotonic()
-        with pytest.raises(asyncio.CancelledError):
-            await task
-        return t
-
-    t_cancel = asyncio.run(main())
+    t_cancel = run_and_cancel(consume, after=0.3)
     assert server.closed_event.wait(2)
     assert server.closed_at[0] - t_cancel < 0.3
     assert len(server.accepted) == 1
@@ -644,3 +666,21 @@ def test_aio_configuration_mistakes_are_in_the_error_tree():
     with pytest.raises(ConfigurationError):
         AsyncAgent(Agent(p), tools=[lambda: 1])
     assert issubclass(ConfigurationError, LLMClientError)
+
+
+def test_a_stream_opened_in_a_cancel_scope_obeys_it_while_read_later(scripted):
+    from llm_client_sync.transport import CancelToken, cancel_scope
+
+    server = scripted(_endless_stream)
+    token = CancelToken()
+    with cancel_scope(token):
+        st = provider(server).stream("x")
+    events = []
+    threading.Timer(0.3, token.cancel).start()
+    t0 = time.monotonic()
+    with pytest.raises(RequestCancelledError):
+        for ev in st:
+            events.append(ev)
+    assert time.monotonic() - t0 < 1.0
+    assert any(e.type is E.TOKEN for e in events) and events[-1].type is E.ERROR
+    assert server.closed_event.wait(2)

@@ -31,9 +31,8 @@ def test_flask_response_without_flask(monkeypatch):
 
 
 def test_django_response_without_django(monkeypatch):
-    from llm_client_sync.streaming import django_response, sse
+    from llm_client_sync.streaming import django_response
 
-    monkeypatch.setattr(sse, "_DJANGO_RESPONSE", None)  # built by an earlier Django test in this process
     _missing(monkeypatch, "django", "django.http")
     with pytest.raises(MissingDependencyError) as info:
         django_response(iter(()))
