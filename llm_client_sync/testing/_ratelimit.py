@@ -98,7 +98,9 @@ class SlidingWindowLimit:
 
 
 def _current_handler(server: Any, path: str) -> Callable[[Any], Any]:
-    for _method, pattern, handler in server._routes:
-        if _method == "POST" and pattern.match(path):
+    with server.lock:
+        routes = list(server._routes)
+    for method, pattern, handler in routes:
+        if method == "POST" and pattern.match(path):
             return handler
     raise LookupError(f"no POST route for {path}")
