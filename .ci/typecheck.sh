@@ -9,4 +9,8 @@ PROGRAM=tests/typing/readme_program.py
 "$VENV/bin/python" -m mypy --strict --follow-imports=silent --no-incremental tests/typing/reveal.py 2>&1 \
   | tee /dev/stderr | grep -n "Revealed type" | grep -w "Any" && { echo "typecheck: a revealed type contains Any" >&2; exit 1; }
 PYRIGHT_PYTHON_FORCE_VERSION=latest "$VENV/bin/pyright" --pythonpath "$VENV/bin/python" "$PROGRAM" tests/typing/reveal.py
+# and the mistakes it must catch: exactly the four marked in tests/typing/misspelled.py
+found=$("$VENV/bin/python" -m mypy --strict --follow-imports=silent --no-incremental tests/typing/misspelled.py 2>&1 \
+  | grep -cE "misspelled.py:(5|8|9|11): error" || true)
+[ "$found" -ge 4 ] || { echo "typecheck: mypy caught $found of the 4 mistakes in tests/typing/misspelled.py" >&2; exit 1; }
 echo "typecheck: OK"

@@ -1,6 +1,6 @@
 """Conversation.get_messages on a 10,000-message history truncated to a 128k-token window.
 
-    TIKTOKEN_CACHE_DIR=/work/shared/tiktoken python benchmarks/bench_conversation.py [--messages 10000]
+    TIKTOKEN_CACHE_DIR=../shared/tiktoken python benchmarks/bench_conversation.py [--messages 10000]
 
 Rows: the first call (every message encoded once), a repeated call (nothing changed), a call after
 one new message (the agent loop: new plan, cached counts), per strategy. Target: repeated < 50 ms.

@@ -65,6 +65,7 @@ from .types import (  # noqa: E402,F401
     Choice,
     CompletionResult,
     EmbeddingResult,
+    Message,
     StreamEvent,
     StreamEventType,
     ToolCall,
@@ -205,18 +206,20 @@ if TYPE_CHECKING:  # the lazily loaded names, typed as if imported eagerly (no i
     )
 
 
-def __getattr__(name: str):
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'llm_client_sync' has no attribute {name!r}")
-    import importlib
+if not TYPE_CHECKING:  # hidden from type checkers, so a misspelled import is an error there
 
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value
-    return value
+    def __getattr__(name: str):
+        module = _LAZY.get(name)
+        if module is None:
+            raise AttributeError(f"module 'llm_client_sync' has no attribute {name!r}")
+        import importlib
+
+        value = getattr(importlib.import_module(module, __name__), name)
+        globals()[name] = value
+        return value
 
 
-def __dir__():
+def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_LAZY))
 
 
@@ -271,6 +274,7 @@ __all__ = [
     "LLMClientError",
     "Ledger",
     "MaxTurnsExceededError",
+    "Message",
     "MissingDependencyError",
     "ModelProfile",
     "NotFoundError",

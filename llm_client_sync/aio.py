@@ -23,6 +23,9 @@ from .transport import CancelToken, cancel_scope
 from .types import CompletionResult, EmbeddingResult
 
 if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from .providers.base import Prompt, RequestParams
     from .providers.base import Provider
 
 __all__ = ["AsyncAgent", "AsyncOpenAIProvider", "AsyncStream"]
@@ -250,7 +253,7 @@ class AsyncOpenAIProvider:
     async def aclose(self) -> None:
         await asyncio.to_thread(self.provider.close)
 
-    async def complete(self, prompt: Any, **params: Any) -> CompletionResult:
+    async def complete(self, prompt: "Prompt | None" = None, **params: "Unpack[RequestParams]") -> CompletionResult:
         """``OpenAIProvider.complete`` in a worker thread. Cancelling the await stops the call:
         its retries end, its connection is closed, and no request is sent after that."""
         return await _in_thread(lambda: self.provider.complete(prompt, **params))
@@ -261,7 +264,8 @@ class AsyncOpenAIProvider:
     async def request(self, method: str, path: str, **kw: Any) -> Any:
         return await _in_thread(lambda: self.provider.request(method, path, **kw))
 
-    def stream(self, prompt: Any, *, buffer: int = 64, **params: Any) -> AsyncStream:
+    def stream(self, prompt: "Prompt | None" = None, *, buffer: int = 64,
+               **params: "Unpack[RequestParams]") -> AsyncStream:
         """An AsyncStream of StreamEvents; the request starts on the first ``__anext__``;
         ``await stream.result()`` gives the CompletionResult."""
         return AsyncStream(lambda: self.provider.stream(prompt, **params), buffer=buffer)

@@ -152,6 +152,7 @@ def _read_prompt(args: argparse.Namespace) -> str:
 
 
 def _cmd_chat(args: argparse.Namespace) -> int:
+    from ._redact import redact
     from .types import StreamEventType as E
 
     prompt = _read_prompt(args)
@@ -159,14 +160,15 @@ def _cmd_chat(args: argparse.Namespace) -> int:
     with _provider(args) as provider:
         if args.json:
             result = provider.complete(prompt, **params)
-            print(json.dumps({"content": result.content, "model": result.model, "usage": result.usage.to_dict(),
-                              "cost": result.cost, "finish_reason": result.finish_reason,
-                              "request_id": result.request_id}, ensure_ascii=False))
+            print(redact(json.dumps({"content": result.content, "model": result.model,
+                                     "usage": result.usage.to_dict(), "cost": result.cost,
+                                     "finish_reason": result.finish_reason, "request_id": result.request_id},
+                                    ensure_ascii=False)))
             return 0
         with provider.stream(prompt, **params) as stream:
             for ev in stream:
                 if ev.type is E.TOKEN:
-                    print(ev.data, end="", flush=True)
+                    print(redact(ev.data), end="", flush=True)
         print()
     return 0
 
@@ -266,6 +268,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit code (see EXIT_CODES)."""
+    from ._redact import redact
     from .errors import ConfigurationError, LLMClientError
 
     args = _parser().parse_args(argv)
@@ -283,7 +286,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             os.dup2(devnull, sys.stdout.fileno())
         return 0
     except (UsageError, ConfigurationError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {redact(str(exc))}", file=sys.stderr)
         return 2
     except OSError as exc:
         if exc.errno == errno.EPIPE:  # pragma: no cover - BrokenPipeError above

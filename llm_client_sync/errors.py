@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
+from ._redact import redact
+
 __all__ = [
     "APIConnectionError",
     "APIError",
@@ -38,7 +40,14 @@ __all__ = [
 
 
 class LLMClientError(Exception):
-    """Root of every error this library raises."""
+    """Root of every error this library raises.
+
+    Its message (and a status error's ``body`` and ``headers``) passes through ``redact``: an API
+    key or ``Bearer``/``sk-`` token a server echoes back never reaches a log, a traceback or a browser.
+    """
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*(redact(a) if isinstance(a, str) else a for a in args))
 
 
 class ConfigurationError(LLMClientError, ValueError):
@@ -50,7 +59,7 @@ class APIError(LLMClientError):
 
     def __init__(self, message: str, *, request_id: str | None = None) -> None:
         super().__init__(message)
-        self.message = message
+        self.message = self.args[0] if self.args else message
         self.request_id = request_id
 
 
@@ -82,7 +91,7 @@ class APIResponseValidationError(APIError):
 
     def __init__(self, message: str, *, body: Any = None, request_id: str | None = None) -> None:
         super().__init__(message, request_id=request_id)
-        self.body = body
+        self.body = redact(body)
 
 
 class ResponseTooLargeError(APIResponseValidationError):
@@ -127,8 +136,8 @@ class APIStatusError(APIError):
             request_id = body["request_id"]  # Anthropic repeats it in the body; proxies may rewrite headers
         super().__init__(message, request_id=request_id)
         self.status_code = status_code
-        self.body = body
-        self.headers = dict(headers or {})
+        self.body = body = redact(body)
+        self.headers = redact(dict(headers or {}))
         err = body.get("error") if isinstance(body, dict) else None
         err = err if isinstance(err, dict) else {}
         self.code: str | None = err.get("code")
@@ -203,7 +212,7 @@ class StreamError(APIError):
     ) -> None:
         super().__init__(message, request_id=request_id)
         self.partial = partial
-        self.body = body
+        self.body = redact(body)
 
 
 class ToolError(LLMClientError):

@@ -29,6 +29,7 @@ import urllib3
 from requests.adapters import HTTPAdapter
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
+from ._redact import check_api_key, scrub_exception
 from ._version import __version__
 from .errors import (
     APIConnectionError,
@@ -43,7 +44,6 @@ from .errors import (
     TLSVerificationError,
     status_error_class,
 )
-from .observe import hooks as _hooks
 
 __all__ = [
     "CancelToken",
@@ -325,11 +325,6 @@ def header_value(headers: Mapping[str, str] | None, name: str) -> str | None:
 _REQUEST_ID_HEADERS = ("x-request-id", "request-id", "x-goog-request-id", "x-amzn-requestid", "cf-ray")
 
 
-def _note_retry(attempt: int, delay: float, **why: Any) -> None:
-    if _hooks.active:  # observe: the retry event of the call in progress
-        _hooks.emit("retry", data={"attempt": attempt + 1, "delay": delay, **why})
-
-
 def _request_id(headers: Mapping[str, str]) -> str | None:
     """The server's request id: OpenAI ``x-request-id``, Anthropic ``request-id``, Google
     ``x-goog-request-id``, else a proxy's (``x-amzn-requestid``, Cloudflare ``cf-ray``)."""
@@ -583,6 +578,7 @@ class _Body:
                                          request_id=self.request_id)
         if self._deadline is not None and self._clock() >= self._deadline:
             return self._deadline_error()
+        scrub_exception(exc)
         name = type(exc).__name__
         timed_out = isinstance(exc, (requests.exceptions.Timeout, urllib3.exceptions.ReadTimeoutError,
                                      TimeoutError, socket.timeout)) or "timed out" in str(exc)
@@ -827,6 +823,8 @@ class Transport:
             ResponseTooLargeError. ``max_line_bytes``: cap of one SSE line or event (16 MiB) ->
             StreamError.
         observers: callables ``(status_code, headers)`` run after every response (rate limiter).
+        retry_observers: callables ``(attempt, delay, **why)`` run before each retry's wait
+            (``why``: ``status=`` or ``error=``); the provider reports retries to observe with it.
 
     The session is recreated in a forked child (gunicorn --preload, Celery prefork), so parent
     and child never share a socket. Calls made inside ``cancel_scope(token)`` stop when the
@@ -870,7 +868,7 @@ class Transport:
         if proxies is not None and not isinstance(proxies, Mapping):
             raise ConfigurationError("proxies must be a mapping like {'https': 'http://proxy:3128'}")
         self.base_url = base_url.rstrip("/")
-        self._auth = _KeyAuth(api_key, auth_header, auth_scheme)
+        self._auth = _KeyAuth(check_api_key(api_key), auth_header, auth_scheme)
         # only encodings we decode ourselves (requests would add br/zstd when their modules exist)
         self._headers = {"User-Agent": _USER_AGENT, "Accept-Encoding": "gzip, deflate", **(headers or {})}
         self.timeout = Timeout.coerce(timeout)
@@ -883,6 +881,7 @@ class Transport:
         self._clock = clock
         self._sleep = sleep
         self.observers: list[Observer] = []
+        self.retry_observers: list[Callable[..., None]] = []
         self._lock = threading.Lock()
         self._session: requests.Session | None = None
         self._pid = -1
@@ -990,6 +989,9 @@ class Transport:
                                                    allow_redirects=False, **kw)
             except _Cancelled:
                 raise RequestCancelledError("the call was cancelled before it was sent") from None
+            except _UNSENDABLE as exc:  # a bad parameter: never retried, never "connection failed"
+                raise ConfigurationError(f"the request cannot be built ({type(exc).__name__}: {exc}); "
+                                         "check the parameters, headers and base_url") from scrub_exception(exc)
             except requests.RequestException as exc:
                 if token is not None and token.cancelled:
                     raise RequestCancelledError("the call was cancelled") from exc
@@ -1001,7 +1003,7 @@ class Transport:
                 log.debug("%s %s failed (%s); retry in %s", method, path, type(exc).__name__, delay)
                 if delay is None:
                     raise err from exc
-                _note_retry(attempt, delay, error=type(err).__name__)
+                self._note_retry(attempt, delay, error=type(err).__name__)
                 self._wait(delay, token)
                 attempt += 1
                 continue
@@ -1027,7 +1029,7 @@ class Transport:
                     delay = self._retry_delay(attempt, {}, None, deadline, retry)
                     if delay is None:
                         raise
-                    _note_retry(attempt, delay, error=type(err).__name__)
+                    self._note_retry(attempt, delay, error=type(err).__name__)
                     self._wait(delay, token)
                     attempt += 1
                     continue
@@ -1039,7 +1041,7 @@ class Transport:
             if is_retryable(resp.status_code, resp.headers, error_body):
                 delay = self._retry_delay(attempt, resp.headers, error_body, deadline, retry)
                 if delay is not None:
-                    _note_retry(attempt, delay, status=resp.status_code)
+                    self._note_retry(attempt, delay, status=resp.status_code)
                     self._wait(delay, token)
                     attempt += 1
                     continue
@@ -1054,6 +1056,10 @@ class Transport:
         else:
             self._sleep(delay)
         token.check()
+
+    def _note_retry(self, attempt: int, delay: float, **why: Any) -> None:
+        for note in self.retry_observers:
+            note(attempt + 1, delay, **why)
 
     def _retry_delay(self, attempt: int, headers: Mapping[str, str], body: Any,
                      deadline: float | None, retry: RetryPolicy | None = None) -> float | None:
@@ -1086,6 +1092,12 @@ class _KeyAuth(requests.auth.AuthBase):
 
     def __repr__(self) -> str:
         return f"<KeyAuth {self._name}: ***>"
+
+
+# raised while the request is built, before a byte is sent (TypeError: a body json cannot encode)
+_UNSENDABLE = (requests.exceptions.InvalidJSONError, requests.exceptions.InvalidHeader,
+               requests.exceptions.InvalidURL, requests.exceptions.MissingSchema,
+               requests.exceptions.InvalidSchema, TypeError)
 
 
 def _parse_error_body(raw: bytes) -> Any:
@@ -1139,6 +1151,7 @@ def _is_tls_verification(exc: BaseException) -> bool:
 
 def _connection_error(exc: BaseException, t: Timeout | None = None, stream: bool = False,
                       deadline_passed: bool = False) -> APIConnectionError:
+    scrub_exception(exc)  # requests/urllib3 messages hold URLs and header values
     name = type(exc).__name__
     if isinstance(exc, requests.exceptions.SSLError) and _is_tls_verification(exc):
         return TLSVerificationError(

@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 import json
 from dataclasses import dataclass, field, replace
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping, TypedDict
 
 __all__ = [
     "Choice",
@@ -68,6 +68,25 @@ def thaw(value: Any) -> Any:
 
 
 _thaw = thaw  # the name other modules imported
+
+
+class _Role(TypedDict):
+    role: str
+
+
+class Message(_Role, total=False):
+    """A chat message as the API takes it (what ``Conversation.get_messages()`` returns).
+
+    ``role`` is always there; the other keys depend on it (``tool_calls`` on an assistant turn,
+    ``tool_call_id`` on a tool result, ``output_items`` for state a provider needs back).
+    """
+
+    content: str | list[dict[str, object]] | None
+    name: str
+    tool_calls: list[dict[str, object]]
+    tool_call_id: str
+    refusal: str | None
+    output_items: list[dict[str, object]]
 
 
 @dataclass(frozen=True, slots=True)

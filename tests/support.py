@@ -7,8 +7,11 @@ checkout. A missing fixture directory or service is a skip locally and a failure
 
 from __future__ import annotations
 
+import contextlib
 import os
+import threading
 from pathlib import Path
+from typing import Any, Iterator
 
 import pytest
 
@@ -25,11 +28,12 @@ def require_services() -> bool:
     return os.environ.get("LLM_CLIENT_SYNC_REQUIRE_SERVICES") == "1"
 
 
-def require_service(reason: str) -> None:
-    """Skip the current test, or fail it when services are required."""
+def require_service(reason: str, *, module: bool = False) -> None:
+    """Skip the current test (the whole module when ``module``, at import time), or fail it when
+    services are required."""
     if require_services():
-        pytest.fail(f"required service or fixture missing: {reason}")
-    pytest.skip(reason)
+        pytest.fail(f"required service or fixture missing: {reason}", pytrace=False)
+    pytest.skip(reason, allow_module_level=module)
 
 
 def shared_path(*parts: str, required: bool = True) -> Path:
@@ -44,3 +48,17 @@ def shared_path_or_none(*parts: str) -> Path | None:
     """For collection-time use (parametrize): the path, or None when it is missing."""
     path = shared_dir().joinpath(*parts)
     return path if path.exists() else None
+
+
+@contextlib.contextmanager
+def serving(server: Any) -> Iterator[Any]:
+    """Run a ``socketserver`` server (e.g. an ``http.server`` test double) on a daemon thread for
+    the block; shut it down, close its socket and join the thread afterwards."""
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)

@@ -16,7 +16,10 @@ from ._result import AgentConfig, AgentResult, AgentStatus
 from ._runner import run_tool_calls
 
 if TYPE_CHECKING:
-    from ..providers.base import Provider
+    from typing_extensions import Unpack
+
+    from ..observe.budget import Budget
+    from ..providers.base import Provider, RequestParams
 
 __all__ = ["Agent", "AgentStream"]
 
@@ -60,12 +63,18 @@ class Agent:
         >>> agent.run("What's the weather in Tokyo?").content     # doctest: +SKIP
     """
 
-    def __init__(self, provider: "Provider", tools: Iterable[Tool | Callable[..., Any]] | ToolRegistry = (), *,
-                 system_message: str | None = None, config: AgentConfig | None = None,
-                 conversation: Any = None, approve: Approve | None = None,
-                 clock: Callable[[], float] = time.monotonic, name: str = "agent", budget: Any = None) -> None:
+    def __init__(self, provider: "Provider", tools: "Iterable[Tool[Any, object] | Callable[..., object]] | ToolRegistry" = (),
+                 *, system_message: str | None = None, config: AgentConfig | None = None,
+                 conversation: "Conversation | None" = None, approve: Approve | None = None,
+                 clock: Callable[[], float] = time.monotonic, name: str = "agent",
+                 budget: "Budget | None" = None) -> None:
         if conversation is not None and system_message is not None:
             raise ConfigurationError("pass system_message or a conversation (with its own system message), not both")
+        if not callable(getattr(provider, "complete", None)) or not callable(getattr(provider, "stream", None)):
+            raise ConfigurationError(f"provider must be a Provider (an OpenAIProvider or anything with complete() "
+                                     f"and stream()), got {type(provider).__name__}")
+        if config is not None and not isinstance(config, AgentConfig):
+            raise ConfigurationError(f"config must be an AgentConfig, got {type(config).__name__}")
         self.provider = provider
         self.config = config or AgentConfig()
         self.tools = tools if isinstance(tools, ToolRegistry) else ToolRegistry(
@@ -81,7 +90,7 @@ class Agent:
         self._live_stream: Any = None  # the model stream of the run in progress (AgentStream.close)
 
     # -- public API ----------------------------------------------------------------------
-    def run(self, prompt: str | Mapping[str, Any] | None = None, **params: Any) -> AgentResult:
+    def run(self, prompt: "str | Mapping[str, object] | None" = None, **params: "Unpack[RequestParams]") -> AgentResult:
         """Add ``prompt`` as a user message and loop until the model answers without tools.
 
         ``prompt=None`` continues from the current history (after max_turns, say). Extra
@@ -98,7 +107,8 @@ class Agent:
         assert result is not None  # _loop always ends with DONE
         return result
 
-    def stream(self, prompt: str | Mapping[str, Any] | None = None, **params: Any) -> "AgentStream":
+    def stream(self, prompt: "str | Mapping[str, object] | None" = None,
+               **params: "Unpack[RequestParams]") -> "AgentStream":
         """Like ``run`` but yields StreamEvents as they happen.
 
         TOKEN/REASONING text as the model writes it; META ``{"event": "turn", ...}``,

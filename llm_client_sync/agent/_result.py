@@ -6,7 +6,7 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from ..errors import ConfigurationError
+from .._checks import check_int, check_mapping, check_number
 from ..tools.registry import DEFAULT_MAX_OUTPUT_CHARS, ToolResult
 from ..types import FrozenDict, ToolCall, Usage, freeze
 
@@ -49,14 +49,11 @@ class AgentConfig:
     model_params: Mapping[str, Any] = field(default_factory=FrozenDict)
 
     def __post_init__(self) -> None:
-        if self.max_turns < 1:
-            raise ConfigurationError(f"max_turns must be at least 1, got {self.max_turns}")
-        if self.max_parallel_tools < 1:
-            raise ConfigurationError(f"max_parallel_tools must be at least 1, got {self.max_parallel_tools}")
-        if self.tool_timeout is not None and not self.tool_timeout > 0:
-            raise ConfigurationError(f"tool_timeout must be positive seconds or None, got {self.tool_timeout}")
-        if self.max_tool_output_chars is not None and self.max_tool_output_chars < 1:
-            raise ConfigurationError("max_tool_output_chars must be positive or None")
+        check_int(self.max_turns, "max_turns")
+        check_int(self.max_parallel_tools, "max_parallel_tools")
+        check_number(self.tool_timeout, "tool_timeout", allow_none=True)
+        check_int(self.max_tool_output_chars, "max_tool_output_chars", allow_none=True)
+        check_mapping(self.model_params, "model_params", allow_none=False)
         object.__setattr__(self, "model_params", freeze(dict(self.model_params)))
 
 

@@ -22,6 +22,7 @@ from array import array
 from typing import Any, Callable, Iterator, Mapping
 
 from .._atomic import atomic_writer
+from .._redact import redact
 from ..errors import ConfigurationError
 
 __all__ = ["Checkpoint", "FAILED", "FORMAT_VERSION", "ItemState", "OK", "PENDING", "fingerprint"]
@@ -286,7 +287,7 @@ class Checkpoint:
     # -- writing -------------------------------------------------------------------------------
     def append(self, rec: Mapping[str, Any]) -> None:
         """Write one finished item (a complete line in one write)."""
-        line = json.dumps(rec, separators=(",", ":"), ensure_ascii=False, default=str).encode("utf-8") + b"\n"
+        line = json.dumps(redact(rec), separators=(",", ":"), ensure_ascii=False, default=str).encode("utf-8") + b"\n"
         offset = self._fh.tell()
         self._write_raw(line)
         self._remember(rec, offset)

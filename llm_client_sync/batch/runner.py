@@ -11,6 +11,7 @@ import contextvars
 import importlib
 import json
 import logging
+import os
 import queue
 import sys
 import threading
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping
 
 from .. import errors as _errors
 from .._atomic import atomic_writer
+from .._checks import check_int, check_iterable, check_mapping, check_number
 from ..errors import (
     APIError,
     APIStatusError,
@@ -251,16 +253,19 @@ class BatchRunner:
                  on_progress: Callable[[BatchStats], None] | None = None, max_in_flight: int | None = None,
                  interrupt_grace: float = 5.0, stop_after_same_error: int | None = 5,
                  progress_interval: float = 2.0, clock: Callable[[], float] = time.monotonic) -> None:
-        if isinstance(max_workers, bool) or not isinstance(max_workers, int) or max_workers < 1:
-            raise ConfigurationError(f"max_workers must be an int >= 1, got {max_workers!r}")
-        if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
-            raise ConfigurationError(f"retries must be an int >= 0, got {retries!r}")
         if not callable(getattr(provider, "complete", None)):
             raise ConfigurationError(f"provider must be a Provider (with complete()), got {type(provider).__name__}")
-        if stop_after_same_error is not None and (isinstance(stop_after_same_error, bool) or
-                                                  not isinstance(stop_after_same_error, int) or
-                                                  stop_after_same_error < 1):
-            raise ConfigurationError(f"stop_after_same_error must be an int >= 1 or None, got {stop_after_same_error!r}")
+        check_int(max_workers, "max_workers")
+        check_int(retries, "retries", minimum=0)
+        check_int(max_in_flight, "max_in_flight", allow_none=True)
+        check_int(stop_after_same_error, "stop_after_same_error", allow_none=True)
+        check_number(interrupt_grace, "interrupt_grace", allow_zero=True)
+        check_number(progress_interval, "progress_interval")
+        check_mapping(params, "params")
+        if fsync not in ("always", "interval", "never"):
+            raise ConfigurationError(f"fsync must be 'always', 'interval' or 'never', got {fsync!r}")
+        if checkpoint is not None and not isinstance(checkpoint, (str, os.PathLike)):
+            raise ConfigurationError(f"checkpoint must be a file path or None, got {type(checkpoint).__name__}")
         self.stop_after_same_error = stop_after_same_error
         self.progress_interval = progress_interval
         self.provider = provider
@@ -301,7 +306,7 @@ class BatchRunner:
 
     def iter(self, items: Iterable[Any]) -> Iterator[BatchResult]:
         """Results as they finish (checkpointed ones first as the input reaches them)."""
-        return self._drive(items)
+        return self._drive(check_iterable(items, "items"))
 
     __call__ = run
 

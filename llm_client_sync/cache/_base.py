@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any, Sequence
+
+from .._redact import redact as _redact
 
 __all__ = ["CacheBackend", "CacheWarning", "SemanticBackend", "redact"]
 
@@ -54,10 +55,5 @@ class SemanticBackend(CacheBackend):
         raise NotImplementedError
 
 
-_USERINFO = re.compile(r"(?<=://)[^/@\s]+@")
-_PASSWORD = re.compile(r"(password\s*=\s*)\S+", re.IGNORECASE)
-
-
-def redact(text: str) -> str:
-    """Strip credentials from service URLs/DSNs that a driver may echo in an error message."""
-    return _PASSWORD.sub(r"\1***", _USERINFO.sub("***@", text))
+# one redaction for the whole library (API keys, Bearer/sk- tokens, URL credentials, passwords)
+redact = _redact

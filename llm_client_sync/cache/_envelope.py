@@ -9,6 +9,7 @@ import hashlib
 import hmac
 from typing import Any, Mapping
 
+from .._redact import redact
 from ._key import canonical_json
 
 __all__ = ["SCHEMA", "EntryExpired", "EntryRejected", "seal", "unseal"]
@@ -60,7 +61,7 @@ def seal(key: str, collection: str, namespace: str | None, value: Mapping[str, A
         "scope": scope,
         "created_at": now,
         "expires_at": None if ttl is None else now + ttl,
-        "value": dict(value),
+        "value": redact(dict(value)),  # no API key echoed into a reply is ever stored
     }
     doc["checksum"] = _digest(doc, signing_key)
     return doc

@@ -104,6 +104,8 @@ class ResponseCache:
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
+        if backend is not None and not all(callable(getattr(backend, m, None)) for m in ("get", "set", "delete")):
+            raise ConfigurationError(f"backend must be a CacheBackend (get/set/delete), got {type(backend).__name__}")
         if semantic and (embed_fn is None or not callable(getattr(backend, "nearest", None))):
             raise ConfigurationError("semantic caching needs a backend with vector search (qdrant) and an embed_fn")
         self.backend = backend

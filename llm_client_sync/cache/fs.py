@@ -38,7 +38,7 @@ class FileCache(CacheBackend):
 
     def __init__(self, cache_dir: str | os.PathLike[str], *, fsync: bool = False,
                  clock: Callable[[], float] = time.time) -> None:
-        if not str(cache_dir):
+        if not isinstance(cache_dir, (str, os.PathLike)) or not str(cache_dir):
             raise ConfigurationError("cache_dir must be a folder path, e.g. cache_dir='./cache'")
         self.root = Path(cache_dir).expanduser()
         if self.root.exists() and not self.root.is_dir():

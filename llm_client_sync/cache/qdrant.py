@@ -2,12 +2,21 @@
 semantic lookups. Local mode (``path=`` or ":memory:") by default, any Qdrant server by URL.
 
 qdrant-client is imported when this backend is built, never at ``import llm_client_sync``.
+
+Local (``path=``) mode is meant for tests and development: qdrant-client stores its points
+pickled in SQLite. So that a planted or corrupt store cannot run code when it is opened, this
+module swaps the ``pickle`` that ``qdrant_client.local.persistence`` uses for one that only
+rebuilds qdrant-client's own model classes; anything else is a ``CacheError``. Use a Qdrant
+server (``qdrant_url``) in production.
 """
 
 from __future__ import annotations
 
+import enum
 import hashlib
+import io
 import json
+import pickle
 import re
 import threading
 import time
@@ -15,13 +24,48 @@ import uuid
 from contextlib import nullcontext
 from typing import Any, Callable, Sequence
 
-from ..errors import ConfigurationError
+from ..errors import CacheError, ConfigurationError
 from ._base import SemanticBackend, redact
 
 __all__ = ["QdrantCache"]
 
 _SAFE = re.compile(r"[A-Za-z0-9_-]{1,100}")
 _ID_NAMESPACE = uuid.UUID("6f1d9a52-3c4b-5e8f-9a0b-1c2d3e4f5a6b")
+_MODELS_MODULE = "qdrant_client.http.models.models"
+
+
+class _ModelsOnlyUnpickler(pickle.Unpickler):
+    """Rebuilds qdrant-client's pydantic models and enums; refuses every other global, so a
+    pickle planted in a local store cannot call ``os.system`` or import anything."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        if module == _MODELS_MODULE:
+            from pydantic import BaseModel
+
+            found = super().find_class(module, name)
+            if isinstance(found, type) and issubclass(found, (BaseModel, enum.Enum)):
+                return found
+        raise pickle.UnpicklingError(f"refusing {module}.{name} in a Qdrant local store")
+
+
+class _RestrictedPickle:
+    """Stands in for the ``pickle`` module inside ``qdrant_client.local.persistence``."""
+
+    dumps = staticmethod(pickle.dumps)
+    UnpicklingError = pickle.UnpicklingError
+
+    @staticmethod
+    def loads(data: bytes) -> Any:
+        return _ModelsOnlyUnpickler(io.BytesIO(data)).load()
+
+
+def _restrict_local_unpickling() -> None:
+    try:
+        from qdrant_client.local import persistence
+    except ImportError:  # pragma: no cover - a qdrant-client without local mode
+        return
+    if getattr(persistence, "pickle", None) is not _RestrictedPickle:
+        persistence.pickle = _RestrictedPickle  # type: ignore[attr-defined]
 
 
 class QdrantCache(SemanticBackend):
@@ -44,10 +88,20 @@ class QdrantCache(SemanticBackend):
         try:
             if url:
                 self._client = QdrantClient(url=url, api_key=api_key, timeout=max(1, int(timeout + 0.999)))
-            else:
-                self._client = QdrantClient(path=path) if path else QdrantClient(location=":memory:")
-        except (ValueError, RuntimeError) as exc:  # a bad URL, or a local path locked by another client
+            elif not path:
+                self._client = QdrantClient(location=":memory:")
+        except (ValueError, RuntimeError) as exc:  # a bad URL
             raise ConfigurationError(f"cannot open Qdrant: {redact(str(exc))}") from exc
+        if path and not url:
+            _restrict_local_unpickling()
+            try:
+                self._client = QdrantClient(path=path)
+            except RuntimeError as exc:  # locked by another client (local mode is single-process)
+                raise ConfigurationError(f"cannot open Qdrant: {redact(str(exc))}") from exc
+            except Exception as exc:  # local mode loads every stored point when it opens
+                raise CacheError(f"the Qdrant local store at {path!r} is corrupt or was not written by "
+                                 f"qdrant-client ({type(exc).__name__}: {redact(str(exc))[:200]}); "
+                                 "move it away or delete it") from exc
         self.local = not url
         # in-process local mode: nothing can hang on a socket, and its storage is not thread-safe
         self.needs_deadline = not self.local

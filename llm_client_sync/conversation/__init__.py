@@ -9,32 +9,26 @@ from __future__ import annotations
 import json
 import os
 import threading
-from collections import abc
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator, Mapping
 
 from .._atomic import atomic_write
+from .._checks import check_message, check_str
+from .._redact import redact
 from ..errors import ConfigurationError
 from ..models import ModelProfile
 from ..tokens import Tokenizer, get_tokenizer
+from ..types import Message, thaw
 from ._truncate import STRATEGIES, Marker, select
 
 __all__ = ["Conversation"]
 
 FORMAT_VERSION = 1
-_ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
+#: ``load`` refuses larger files: a conversation file is text a model read, not a data dump.
+MAX_FILE_BYTES = 256 * 1024 * 1024
 
 
-def _copy(value: Any) -> Any:
-    """A plain-JSON deep copy (FrozenDict/tuples become dict/list)."""
-    kind = type(value)
-    if kind is str or value is None:  # the common leaves first: this runs for every message sent
-        return value
-    if kind is dict or isinstance(value, abc.Mapping):
-        return {k: _copy(v) for k, v in value.items()}
-    if kind is list or kind is tuple:
-        return [_copy(v) for v in value]
-    return value
+_copy = thaw  # a plain-JSON deep copy (FrozenDict/tuples become dict/list)
 
 
 def _tool_call_dict(call: Any) -> dict[str, Any]:
@@ -48,18 +42,13 @@ def _tool_call_dict(call: Any) -> dict[str, Any]:
 
 
 def _checked(message: Any) -> dict[str, Any]:
-    if not isinstance(message, Mapping):
-        raise ConfigurationError(f"a message must be a dict, got {type(message).__name__}")
-    role = message.get("role")
-    if role not in _ROLES:
-        raise ConfigurationError(f"message role must be one of {sorted(_ROLES)}, got {role!r}")
+    check_message(message)
     out = _copy(message)
-    if role == "assistant" and message.get("tool_calls"):
-        out["tool_calls"] = [_tool_call_dict(c) for c in message["tool_calls"]]
-    elif role == "tool" and not message.get("tool_call_id"):
-        raise ConfigurationError("a tool message needs a tool_call_id")
-    if role != "assistant" and "content" not in out:
-        raise ConfigurationError(f"a {role} message needs content")
+    if message["role"] == "assistant" and message.get("tool_calls"):
+        calls = message["tool_calls"]
+        if not isinstance(calls, (list, tuple)):
+            raise ConfigurationError(f"tool_calls must be a list, got {type(calls).__name__}")
+        out["tool_calls"] = [_tool_call_dict(c) for c in calls]
     return out
 
 
@@ -113,7 +102,9 @@ class Conversation:
                 0 <= reserve_tokens < max_tokens):
             raise ConfigurationError(f"reserve_tokens must be an int in [0, max_tokens), got {reserve_tokens!r}")
         if system_message is not None and not isinstance(system_message, str):
-            raise ConfigurationError("system_message must be a string")
+            raise ConfigurationError(f"system_message must be a str or None, got {type(system_message).__name__}")
+        if not isinstance(model, (str, ModelProfile)) or not model:
+            raise ConfigurationError(f"model must be a model name or a ModelProfile, got {model!r}")
         self.max_tokens = max_tokens
         self.truncation_strategy = truncation_strategy
         self.reserve_tokens = reserve_tokens
@@ -144,6 +135,7 @@ class Conversation:
 
     def add_tool_result(self, tool_call_id: str, content: Any, name: str | None = None) -> None:
         """Append the result of one tool call (non-string content is sent as JSON)."""
+        check_str(tool_call_id, "tool_call_id")
         text = content if isinstance(content, str) else json.dumps(content, default=str)
         with self._lock:
             self._append({"role": "tool", "tool_call_id": str(tool_call_id), "content": text}, name)
@@ -179,7 +171,7 @@ class Conversation:
             return self._system.message.get("content") if self._system else None
 
     @property
-    def messages(self) -> list[dict[str, Any]]:
+    def messages(self) -> list[Message]:
         """A copy of the whole history, system message first."""
         with self._lock:
             return [_copy(e.message) for e in self._all()]
@@ -188,7 +180,7 @@ class Conversation:
         return ([self._system] if self._system else []) + self._entries
 
     def get_messages(self, model: str | ModelProfile | None = None, max_tokens: int | None = None,
-                     tools: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+                     tools: list[dict[str, Any]] | None = None) -> list[Message]:
         """The messages to send: the system message plus what fits ``max_tokens - reserve_tokens``
         (minus the tokens of ``tools``, the definitions that will be sent alongside).
 
@@ -308,23 +300,81 @@ class Conversation:
         kwargs = {k: data[k] for k in ("max_tokens", "truncation_strategy", "reserve_tokens", "model")
                   if data.get(k) is not None}
         conv = cls(data.get("system_message"), **kwargs)
-        for message in data["messages"]:
-            conv.add_message(message)
+        try:
+            for message in data["messages"]:
+                conv.add_message(message)
+        except RecursionError as exc:
+            raise ConfigurationError("a message in the serialised Conversation is nested too deeply") from exc
+        _check_paired(conv._entries)
         return conv
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write ``to_dict()`` as JSON atomically (temp file in the same directory + rename)."""
         target = os.fspath(path)
-        payload = json.dumps(self.to_dict(), ensure_ascii=False, indent=1)
+        # an API key pasted into a message or echoed by a tool never reaches the file
+        payload = json.dumps(redact(self.to_dict()), ensure_ascii=False, indent=1)
         atomic_write(target, payload)
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> "Conversation":
-        """Read a file written by ``save``; ConfigurationError names the file if it is corrupt."""
+    def load(cls, path: str | os.PathLike[str], *, max_bytes: int = MAX_FILE_BYTES) -> "Conversation":
+        """Read a file written by ``save``.
+
+        Raises:
+            ConfigurationError: the file is larger than ``max_bytes``, not UTF-8, truncated or
+                not JSON, nested too deeply, not a Conversation, or its tool calls and tool
+                results are not paired (the API would refuse the history with a 400).
+            OSError: the file cannot be opened (FileNotFoundError, PermissionError, ...).
+        """
         target = os.fspath(path)
-        with open(target, encoding="utf-8") as fh:
-            text = fh.read()
+        with open(target, "rb") as fh:
+            raw = fh.read(max_bytes + 1)
+        if len(raw) > max_bytes:
+            raise ConfigurationError(f"{target} is not a valid conversation file: larger than "
+                                     f"max_bytes={max_bytes}")
         try:
-            return cls.from_dict(json.loads(text))
-        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ConfigurationError(f"{target} is not a valid conversation file: not UTF-8 text "
+                                     f"(byte {exc.start})") from exc
+        try:
+            data = json.loads(text)
+        except RecursionError as exc:
+            raise ConfigurationError(f"{target} is not a valid conversation file: nested too deeply") from exc
+        except ValueError as exc:
+            raise ConfigurationError(f"{target} is not a valid conversation file: not JSON (truncated, "
+                                     f"or not written by Conversation.save): {exc}") from exc
+        try:
+            return cls.from_dict(data)
+        except ConfigurationError as exc:
             raise ConfigurationError(f"{target} is not a valid conversation file: {exc}") from exc
+        except (ValueError, TypeError, KeyError, AttributeError, RecursionError) as exc:
+            raise ConfigurationError(f"{target} is not a valid conversation file: "
+                                     f"{type(exc).__name__}: {exc}") from exc
+
+
+def _check_paired(entries: list[_Entry]) -> None:
+    """Every assistant tool call is answered by one tool message before the next other message,
+    and every tool message answers a pending call."""
+    pending: dict[str, int] = {}
+    for pos, entry in enumerate(entries, start=1):
+        message = entry.message
+        role = message["role"]
+        if role == "tool":
+            call_id = str(message["tool_call_id"])
+            if call_id not in pending:
+                raise ConfigurationError(f"message {pos} is a tool result for {call_id!r}, which no "
+                                         "preceding assistant message called (or was answered already)")
+            del pending[call_id]
+            continue
+        if pending:
+            raise ConfigurationError(f"tool call(s) {sorted(pending)} of message {min(pending.values())} "
+                                     f"have no tool result before message {pos}")
+        if role == "assistant":
+            for call in message.get("tool_calls") or ():
+                call_id = str(call.get("id"))
+                if call_id in pending:
+                    raise ConfigurationError(f"message {pos} repeats tool call id {call_id!r}")
+                pending[call_id] = pos
+    if pending:
+        raise ConfigurationError(f"tool call(s) {sorted(pending)} of message {min(pending.values())} "
+                                 "have no tool result (the history ends before them)")

@@ -315,6 +315,12 @@ def start(operation: str, name: str | None = None, *, owner: Any = None, provide
     return call
 
 
+def note_retry(attempt: int, delay: float, **why: Any) -> None:
+    """A transport's retry observer: the ``retry`` event of the call in progress."""
+    if active:
+        emit(EventType.RETRY, data={"attempt": attempt, "delay": delay, **why})
+
+
 def emit(type: str, **fields: Any) -> None:
     """Send an event of the call current in this context (or a free-standing one)."""
     call = _scope.get().call
@@ -360,13 +366,18 @@ def observed(operation: str, model_of: Callable[[Any, Mapping[str, Any]], str | 
              ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Wrap a provider method (``complete``, ``stream``, ``embed``) in an observed call.
 
-    Adds a ``context=`` keyword (tags for this call only). A returned stream with an
-    ``_observe(call)`` method finishes the call itself when it ends; anything else on return.
+    Adds the keywords ``context=`` (tags for this call only) and ``budget=`` (a Budget for this
+    call only). A returned stream with an ``_observe(call)`` method finishes the call itself
+    when it ends; anything else on return.
     """
 
     def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(fn)
-        def wrapper(self: Any, *args: Any, context: Mapping[str, Any] | None = None, **kw: Any) -> Any:
+        def wrapper(self: Any, *args: Any, context: Mapping[str, Any] | None = None, budget: Any = None,
+                    **kw: Any) -> Any:
+            if budget is not None:  # a Budget for this call only: checked where the provider reserves
+                with within(None, budgets=(budget,)):
+                    return wrapper(self, *args, context=context, **kw)
             if not active:
                 return fn(self, *args, **kw)
             model = model_of(self, kw) if model_of is not None else (kw.get("model") or getattr(self, "model", None))

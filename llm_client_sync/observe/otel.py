@@ -59,7 +59,7 @@ def instrument(tracer_provider: Any = None, meter_provider: Any = None, capture_
         from opentelemetry import metrics, trace
     except ImportError as exc:
         raise MissingDependencyError("instrument() needs OpenTelemetry: pip install 'llm-client-sync[otel]'") from exc
-    from .. import __version__
+    from .._version import __version__
 
     tracer = trace.get_tracer("llm_client_sync", __version__, tracer_provider, schema_url=SCHEMA_URL)
     meter = metrics.get_meter("llm_client_sync", __version__, meter_provider, schema_url=SCHEMA_URL)

@@ -6,13 +6,13 @@ import dataclasses
 import json
 from typing import Any, Mapping
 
+from .._checks import check_message
 from ..errors import ConfigurationError, StructuredOutputError, ToolError
 from ..models import ModelProfile, get_profile
 
 __all__ = ["check_reasoning_params", "coerce_messages", "coerce_tools", "parse_structured", "response_format_spec",
            "with_parsed"]
 
-_ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
 # parameters gpt-5-family (reasoning) models reject on the wire
 _REASONING_REJECTS = ("frequency_penalty", "presence_penalty", "logprobs", "top_logprobs", "logit_bias")
 
@@ -26,13 +26,7 @@ def coerce_messages(prompt: Any, system: str | None = None, profile: ModelProfil
     elif isinstance(prompt, (list, tuple)):
         messages = []
         for i, m in enumerate(prompt):
-            if not isinstance(m, Mapping):
-                raise ConfigurationError(f"messages[{i}] must be a dict with 'role' and 'content', got {type(m).__name__}")
-            role = m.get("role")
-            if role not in _ROLES:
-                raise ConfigurationError(f"messages[{i}] has role {role!r}; expected one of {sorted(_ROLES)}")
-            if role == "tool" and not m.get("tool_call_id"):
-                raise ConfigurationError(f"messages[{i}] is a tool message without 'tool_call_id'")
+            check_message(m, f"messages[{i}]")
             messages.append(dict(m))
     else:
         raise ConfigurationError(

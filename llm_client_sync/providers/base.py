@@ -12,8 +12,10 @@ import dataclasses
 import hashlib
 import os
 import time
-from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Protocol, runtime_checkable
 
+from .._checks import check_completion_params, check_headers, check_int, check_mapping, check_number, check_str
+from .._redact import check_api_key
 from ..errors import ConfigurationError
 from ..models import ModelProfile, get_profile
 from ..observe import budget as _budget
@@ -24,8 +26,60 @@ from ._params import check_reasoning_params, coerce_messages, coerce_tools, resp
 from ._stream import Stream, replay_events
 
 if TYPE_CHECKING:
+    from typing import Sequence, TypedDict, Union
+
+    from typing_extensions import Unpack
+
     from .._sse import ServerSentEvent
+    from ..conversation import Conversation
     from ..types import CompletionResult, EmbeddingResult, StreamEvent, Usage
+
+    from ..cache import CacheBackend, ResponseCache
+    from ..observe.budget import Budget
+    from ..observe.hooks import Subscriber
+    from ..ratelimit import RateLimit, RateLimiter, RedisRateLimiter
+
+    Prompt = Union[str, Sequence[Mapping[str, object]], Conversation]
+    #: ``cache=``: a backend name ("fs", "pg_redis", "qdrant"), a backend, a ResponseCache, or
+    #: ``{"backend": ..., option: value}``
+    CacheSpec = Union[str, CacheBackend, ResponseCache, Mapping[str, object], None]
+    #: ``rate_limit=``: a RateLimit, a shared limiter, "default" (the profile's limits), or its fields
+    RateLimitSpec = Union[RateLimit, RateLimiter, RedisRateLimiter, str, Mapping[str, object], None]
+
+    class RequestParams(TypedDict, total=False):
+        """The request fields ``complete``/``stream`` document, for type checkers (a misspelled or
+        mistyped one is an error there). Any other field goes in ``extra_body`` (merged into the
+        request as given); untyped code may still pass it as a keyword."""
+
+        messages: Prompt
+        system: str
+        temperature: float
+        top_p: float
+        max_completion_tokens: int
+        max_tokens: int
+        max_output_tokens: int
+        tools: Sequence[object]
+        tool_choice: str | Mapping[str, object]
+        parallel_tool_calls: bool
+        response_format: object
+        reasoning_effort: str
+        reasoning: Mapping[str, object]
+        thinking: Mapping[str, object]
+        seed: int
+        stop: str | Sequence[str]
+        n: int
+        user: str
+        metadata: Mapping[str, str]
+        instructions: str
+        store: bool
+        previous_response_id: str
+        extra_body: Mapping[str, object]
+        cache_response: bool | None
+        cache_collection: str
+        timeout: Timeout | float | None
+        retry: RetryPolicy | None
+        context: Mapping[str, object]  # observe tags of this call only (never sent)
+        budget: Budget  # an observe.Budget checked for this call only (never sent)
 
 __all__ = ["Accumulator", "BaseProvider", "Provider", "ResultStream", "WireProtocol"]
 
@@ -54,11 +108,11 @@ class Provider(Protocol):
     model: str
     profile: "ModelProfile"
 
-    def complete(self, prompt: Any = None, **params: Any) -> "CompletionResult": ...
+    def complete(self, prompt: "Prompt | None" = None, **params: "Unpack[RequestParams]") -> "CompletionResult": ...
 
-    def stream(self, prompt: Any = None, **params: Any) -> ResultStream: ...
+    def stream(self, prompt: "Prompt | None" = None, **params: "Unpack[RequestParams]") -> ResultStream: ...
 
-    def embed(self, texts: str | Iterable[str], dimensions: int | None = None, **kw: Any) -> "EmbeddingResult": ...
+    def embed(self, texts: str | Iterable[str], dimensions: int | None = None) -> "EmbeddingResult": ...
 
     def close(self) -> None: ...
 
@@ -135,7 +189,7 @@ class BaseProvider:
         proxies, verify, ca_bundle: as Transport takes them.
         context: tags (user, tenant, ...) on every ``observe`` event of this provider; a call
             takes ``context=`` too. hooks: callables hearing only this provider's events.
-        budget: an ``observe.Budget`` checked before every call.
+        budget: an ``observe.Budget`` checked before every call (a call takes ``budget=`` too).
     """
 
     name = "base"
@@ -145,21 +199,25 @@ class BaseProvider:
 
     def __init__(self, model: str | ModelProfile, *, protocol: WireProtocol, api_key: str | None = None,
                  base_url: str | None = None, timeout: Timeout | float | None = None,
-                 max_retries: int | None = None, retry: RetryPolicy | Mapping[str, Any] | None = None,
-                 headers: Mapping[str, str] | None = None, default_params: Mapping[str, Any] | None = None,
-                 pool_maxsize: int = 100, transport: Any = None, cache: Any = None, rate_limit: Any = None,
-                 embed_fn: Any = None, clock: Any = None, sleep: Any = None,
+                 max_retries: int | None = None, retry: "RetryPolicy | Mapping[str, object] | None" = None,
+                 headers: Mapping[str, str] | None = None, default_params: "Mapping[str, object] | None" = None,
+                 pool_maxsize: int = 100, transport: "Transport | None" = None, cache: "CacheSpec" = None,
+                 rate_limit: "RateLimitSpec" = None, embed_fn: "Callable[[str], list[float]] | None" = None,
+                 clock: "Callable[[], float] | None" = None, sleep: "Callable[[float], None] | None" = None,
                  proxies: Mapping[str, str] | None = None, verify: bool | None = None,
-                 ca_bundle: str | None = None, context: Mapping[str, Any] | None = None,
-                 hooks: Iterable[Any] | None = None, budget: Any = None) -> None:
+                 ca_bundle: str | None = None, context: "Mapping[str, object] | None" = None,
+                 hooks: "Iterable[Subscriber] | None" = None, budget: "Budget | None" = None) -> None:
         self.profile = get_profile(model)
         self.observe_context = dict(context or {})
         self.observe_hooks = _hooks.register_owner_hooks(self, hooks)
         self.budget = budget
         self.model = self.profile.api_id
         self._protocol = protocol
+        _check_options(base_url=base_url, timeout=timeout, default_params=default_params,
+                       pool_maxsize=pool_maxsize, headers=headers)
         policy = _retry_policy(max_retries, retry)
-        key = api_key if api_key is not None else (os.environ.get(self.api_key_env) if self.api_key_env else None)
+        key = check_api_key(api_key) if api_key is not None else (
+            check_api_key(os.environ.get(self.api_key_env), name=self.api_key_env) if self.api_key_env else None)
         self._key_id = hashlib.sha256((key or "").encode()).hexdigest()[:8]
         self._has_key = bool(key)
         self.headers = dict(headers or {})
@@ -190,6 +248,9 @@ class BaseProvider:
         self.cache = _build_cache(cache, embed_fn, self._config)
         self._owns_cache = self.cache is not None and self.cache is not cache  # a given ResponseCache is shared
         self.limiter = self._build_limiter(rate_limit)
+        retry_observers = getattr(self.transport, "retry_observers", None)
+        if retry_observers is not None and _hooks.note_retry not in retry_observers:
+            retry_observers.append(_hooks.note_retry)
 
     # -- hooks for subclasses --------------------------------------------------------------
     def _transport_options(self) -> dict[str, Any]:
@@ -244,7 +305,11 @@ class BaseProvider:
         if prompt is None:
             raise ConfigurationError("complete()/stream() need a prompt: a str, a list of message dicts "
                                      "(also as messages=[...]) or a Conversation")
+        extra = params.pop("extra_body", None)
+        if extra is not None:  # fields the typed keywords do not name, sent as given
+            params.update(check_mapping(extra, "extra_body"))
         params = {**self.default_params, **params}
+        check_completion_params(params)
         system = params.pop("system", None)
         messages = coerce_messages(prompt, system, self.profile)
         self._check_params(params)
@@ -256,9 +321,7 @@ class BaseProvider:
         return self._protocol.build(self.profile, messages, params), target
 
     @_hooks.observed("chat")
-    def complete(self, prompt: Any = None, *, cache_response: bool | None = None, cache_collection: str = "default",
-                 timeout: Timeout | float | None = None, retry: RetryPolicy | None = None,
-                 **params: Any) -> "CompletionResult":
+    def complete(self, prompt: "Prompt | None" = None, **params: "Unpack[RequestParams]") -> "CompletionResult":
         """One model call. ``prompt``: a str, a list of message dicts, or a Conversation.
 
         Params: tools, tool_choice, parallel_tool_calls, temperature, max_completion_tokens,
@@ -266,6 +329,7 @@ class BaseProvider:
         n, user, metadata, system, and any extra field, passed through as given. ``timeout``
         (seconds or a Timeout) and ``retry`` (a RetryPolicy) replace the provider's for this call.
         """
+        cache_response, cache_collection, timeout, retry = _call_options(params)
         body, target = self._prepare(prompt, params)
         key, hit = self._cached_completion(body, cache_response, cache_collection)
         if hit is not None:
@@ -286,10 +350,9 @@ class BaseProvider:
         return _with_parsed(result, target)
 
     @_hooks.observed("chat")
-    def stream(self, prompt: Any = None, *, cache_response: bool | None = None, cache_collection: str = "default",
-               timeout: Timeout | float | None = None, retry: RetryPolicy | None = None,
-               **params: Any) -> Stream:
+    def stream(self, prompt: "Prompt | None" = None, **params: "Unpack[RequestParams]") -> Stream:
         """Like ``complete`` but returns a Stream of StreamEvents (iterate it, or ``.result()``)."""
+        cache_response, cache_collection, timeout, retry = _call_options(params)
         body, target = self._prepare(prompt, params)
         key, hit = self._cached_completion(body, cache_response, cache_collection)
         if hit is not None:
@@ -378,7 +441,11 @@ class BaseProvider:
         from ..ratelimit import RateLimit, build_limiter
 
         if isinstance(rate_limit, Mapping):
-            rate_limit = RateLimit(**rate_limit)
+            try:
+                rate_limit = RateLimit(**rate_limit)
+            except TypeError as exc:
+                raise ConfigurationError(f"rate_limit: {exc}; a RateLimit takes rpm, tpm, burst_requests, "
+                                         "burst_tokens, timeout, learn") from exc
         limiter = build_limiter(rate_limit, self.profile, self._key_id)
         if limiter is not None:
             observers = getattr(self.transport, "observers", None)
@@ -432,6 +499,12 @@ def _credential_header(name: str) -> bool:
     return any(w in lname for w in _CREDENTIAL_WORDS)
 
 
+def _call_options(params: Any) -> tuple[bool | None, str, Any, RetryPolicy | None]:
+    """Pop the per-call options (not request fields) from ``params``."""
+    return (params.pop("cache_response", None), params.pop("cache_collection", "default"),
+            params.pop("timeout", None), params.pop("retry", None))
+
+
 def _per_call(timeout: Any, retry: RetryPolicy | None) -> dict[str, Any]:
     """Transport keyword arguments for a per-call timeout and retry policy (none when not given)."""
     kw: dict[str, Any] = {}
@@ -440,6 +513,16 @@ def _per_call(timeout: Any, retry: RetryPolicy | None) -> dict[str, Any]:
     if retry is not None:
         kw["retry"] = retry
     return kw
+
+
+def _check_options(*, base_url: Any, timeout: Any, default_params: Any, pool_maxsize: Any, headers: Any) -> None:
+    """The constructor arguments every provider shares: types and ranges, before anything is built."""
+    check_str(base_url, "base_url", allow_none=True)
+    check_int(pool_maxsize, "pool_maxsize")
+    check_mapping(default_params, "default_params")
+    check_headers(headers)
+    if isinstance(timeout, (int, float)) and not isinstance(timeout, bool):
+        check_number(timeout, "timeout")
 
 
 def _retry_policy(max_retries: int | None, retry: Any) -> RetryPolicy:

@@ -20,8 +20,9 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
-from typing import Any, Callable, Generator, Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Generator, Iterable, Iterator, Mapping
 
+from .._checks import check_iterable
 from ..errors import (
     APIConnectionError,
     APIResponseValidationError,
@@ -39,6 +40,11 @@ from ..transport import Timeout, is_retryable
 from ..types import Attempt, CompletionResult, EmbeddingResult, StreamEvent, StreamEventType
 from ._breaker import BreakerState, CircuitBreaker
 from .base import BaseProvider, Provider
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from .base import Prompt, RequestParams
 
 __all__ = ["BreakerState", "CircuitBreaker", "FallbackProvider", "FallbackStream"]
 
@@ -128,7 +134,7 @@ class FallbackProvider:
     def __init__(self, providers: Iterable[Provider], *, timeout: Timeout | float | None = None,
                  max_retry_after: float = 10.0, failure_threshold: int = 3, cooldown: float = 30.0,
                  clock: Callable[[], float] = time.monotonic) -> None:
-        members = tuple(providers)
+        members = tuple(check_iterable(providers, "providers"))
         if not members:
             raise ConfigurationError("FallbackProvider needs at least one provider")
         for i, p in enumerate(members):
@@ -198,9 +204,10 @@ class FallbackProvider:
         return cls(members, **{**settings, **overrides})
 
     # -- calls -----------------------------------------------------------------------------
-    def complete(self, prompt: Any = None, *, timeout: Timeout | float | None = None,
-                 **params: Any) -> CompletionResult:
-        """The first complete answer of the chain (see the class docstring for what moves on)."""
+    def complete(self, prompt: "Prompt | None" = None, **params: "Unpack[RequestParams]") -> CompletionResult:
+        """The first complete answer of the chain (see the class docstring for what moves on).
+        ``timeout`` bounds the whole chain; the other keywords go to each provider."""
+        timeout = params.pop("timeout", None)
         run = _Run(self, timeout)
         for i in run.candidates():
             started = self._clock()
@@ -213,10 +220,10 @@ class FallbackProvider:
         run.exhausted()
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def stream(self, prompt: Any = None, *, timeout: Timeout | float | None = None,
-               **params: Any) -> "FallbackStream":
+    def stream(self, prompt: "Prompt | None" = None, **params: "Unpack[RequestParams]") -> "FallbackStream":
         """A stream that fails over (see the class docstring); errors before any provider
         answered are raised here, like ``Stream``'s status errors."""
+        timeout = params.pop("timeout", None)
         return FallbackStream(_Run(self, timeout), prompt, params)
 
     def embed(self, texts: str | Iterable[str], dimensions: int | None = None, **kw: Any) -> EmbeddingResult:

@@ -6,8 +6,9 @@ Flow: build the body (pure) -> cache -> rate limiter -> transport -> parse (pure
 from __future__ import annotations
 
 import os
-from typing import Any, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 
+from .._checks import check_int, check_str, check_texts
 from ..errors import ConfigurationError
 from ..models import ModelProfile, get_profile
 from ..observe import hooks as _hooks
@@ -16,6 +17,12 @@ from ..types import EmbeddingResult, Usage
 from ._body import decode_json, parse_embeddings
 from ._chat import ChatProtocol
 from .base import BaseProvider
+
+if TYPE_CHECKING:
+    from ..observe.budget import Budget
+    from ..observe.hooks import Subscriber
+    from ..transport import Transport
+    from .base import CacheSpec, RateLimitSpec
 
 __all__ = ["OpenAIProvider"]
 
@@ -68,18 +75,25 @@ class OpenAIProvider(BaseProvider):
     def __init__(self, model: str | ModelProfile = "gpt-5-nano", api_key: str | None = None,
                  base_url: str | None = None, organization: str | None = None, project: str | None = None,
                  timeout: Timeout | float | None = None, max_retries: int | None = None, *, api: str = "chat",
-                 default_params: Mapping[str, Any] | None = None, pool_maxsize: int = 100,
+                 default_params: "Mapping[str, object] | None" = None, pool_maxsize: int = 100,
                  embedding_model: str | ModelProfile | None = None, headers: Mapping[str, str] | None = None,
-                 retry: RetryPolicy | Mapping[str, Any] | None = None, transport: Any = None, cache: Any = None,
-                 cache_backend: Any = None, cache_dir: str | None = None, pg_dsn: str | None = None,
+                 retry: "RetryPolicy | Mapping[str, object] | None" = None, transport: "Transport | None" = None,
+                 cache: "CacheSpec" = None, cache_backend: "CacheSpec" = None, cache_dir: str | None = None,
+                 pg_dsn: str | None = None,
                  redis_url: str | None = None, qdrant_url: str | None = None, qdrant_api_key: str | None = None,
                  qdrant_path: str | None = None, cache_ttl: float | None = None,
                  cache_namespace: str | None = None, cache_timeout: float | None = None,
-                 cache_options: Mapping[str, Any] | None = None, rate_limit: Any = None,
-                 clock: Any = None, sleep: Any = None, proxies: Mapping[str, str] | None = None,
-                 verify: bool | None = None, ca_bundle: str | None = None, context: Mapping[str, Any] | None = None,
-                 hooks: Iterable[Any] | None = None, budget: Any = None) -> None:
+                 cache_options: "Mapping[str, object] | None" = None, rate_limit: "RateLimitSpec" = None,
+                 clock: "Callable[[], float] | None" = None, sleep: "Callable[[float], None] | None" = None, proxies: Mapping[str, str] | None = None,
+                 verify: bool | None = None, ca_bundle: str | None = None,
+                 context: "Mapping[str, object] | None" = None, hooks: "Iterable[Subscriber] | None" = None,
+                 budget: "Budget | None" = None) -> None:
         self.api = api
+        check_str(organization, "organization", allow_none=True)
+        check_str(project, "project", allow_none=True)
+        if embedding_model is not None and not isinstance(embedding_model, (str, ModelProfile)):
+            raise ConfigurationError(f"embedding_model must be a model name or a ModelProfile, got "
+                                     f"{type(embedding_model).__name__}")
         flat = {k: v for k, v in {"cache_dir": cache_dir, "pg_dsn": pg_dsn, "redis_url": redis_url,
                                   "qdrant_url": qdrant_url, "qdrant_api_key": qdrant_api_key,
                                   "qdrant_path": qdrant_path, "cache_ttl": cache_ttl,
@@ -130,12 +144,8 @@ class OpenAIProvider(BaseProvider):
         embedding model, else ``text-embedding-3-small``. Vectors come as base64 on the wire and
         are decoded without numpy (float lists from servers that ignore encoding_format work too).
         """
-        items = [texts] if isinstance(texts, str) else list(texts)
-        if not items:
-            raise ConfigurationError("embed() needs at least one text")
-        for i, t in enumerate(items):
-            if not isinstance(t, str) or not t:
-                raise ConfigurationError(f"texts[{i}] must be a non-empty string")
+        items = check_texts(texts)
+        check_int(dimensions, "dimensions", allow_none=True)
         profile = self._embedding_profile(model)
         vectors: list[list[float]] = []
         usage = Usage()

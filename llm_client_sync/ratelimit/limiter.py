@@ -19,6 +19,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
+from .._checks import check_number
 from ..errors import ConfigurationError, RateLimitTimeoutError
 
 __all__ = [
@@ -63,8 +64,7 @@ class RateLimit:
             value = getattr(self, name)
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
                 raise ConfigurationError(f"RateLimit.{name} must be a positive int or None, got {value!r}")
-        if self.timeout is not None and not self.timeout >= 0:
-            raise ConfigurationError("RateLimit.timeout must be >= 0 or None")
+        check_number(self.timeout, "RateLimit.timeout", allow_zero=True, allow_none=True)
         if isinstance(self.window, bool) or not isinstance(self.window, (int, float)) or not 0 < self.window < 1e9:
             raise ConfigurationError(f"RateLimit.window must be a positive number of seconds, got {self.window!r}")
 
@@ -255,6 +255,8 @@ class RateLimiter:
 
     def __init__(self, limits: RateLimit | None = None, *, clock: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], None] | None = None, name: str = "") -> None:
+        if limits is not None and not isinstance(limits, RateLimit):
+            raise ConfigurationError(f"limits must be a RateLimit, got {type(limits).__name__}")
         self.limits = limits or RateLimit()
         self.name = name
         self._clock = clock
@@ -303,7 +305,7 @@ class RateLimiter:
         """
         if isinstance(tokens, bool) or not isinstance(tokens, int) or tokens < 0:
             raise ConfigurationError(f"tokens must be a non-negative int, got {tokens!r}")
-        timeout = self.limits.timeout if timeout is None else timeout
+        timeout = self.limits.timeout if timeout is None else check_number(timeout, "timeout", allow_zero=True)
         start = self._clock()
         deadline = None if timeout is None else start + timeout
         with self._cond:

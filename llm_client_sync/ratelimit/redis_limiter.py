@@ -17,6 +17,7 @@ import uuid
 from collections import deque
 from typing import Any, Callable, Mapping
 
+from .._checks import check_str
 from ..errors import ConfigurationError, RateLimiterUnavailableError, RateLimitTimeoutError
 from .limiter import RateLimit, RateLimiter, Reservation, _int_header, _lower, leave_queue, pause_from_headers
 
@@ -189,6 +190,9 @@ class RedisRateLimiter:
                  prefix: str = "llm_client_sync:rl", fallback: str = "local", fallback_share: float = 1.0,
                  retry_interval: float = 5.0, poll: float = 1.0, socket_timeout: float = 0.5,
                  clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> None:
+        if not isinstance(limits, RateLimit):
+            raise ConfigurationError(f"limits must be a RateLimit, got {type(limits).__name__}")
+        check_str(url, "url", allow_none=True)
         if fallback not in ("local", "open", "raise"):
             raise ConfigurationError("fallback must be 'local', 'open' or 'raise'")
         if not 0 < fallback_share <= 1:

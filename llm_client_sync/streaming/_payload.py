@@ -5,12 +5,17 @@ from __future__ import annotations
 import dataclasses
 import enum
 import json
+import re
 from typing import Any, Mapping
 
-from ..errors import APIStatusError, LLMClientError
+from .._redact import redact
+from ..errors import APIStatusError, ConfigurationError, LLMClientError
 from ..types import StreamEvent, StreamEventType, ToolCall, Usage
 
-__all__ = ["dumps", "error_summary", "event_payload", "resolve_names", "result_summary"]
+__all__ = ["clean_text", "dumps", "error_summary", "event_payload", "resolve_names", "result_summary",
+           "safe_text"]
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 # Attributes copied from a DONE result; duck-typed so an agent's result works as well.
 _RESULT_FIELDS = ("content", "reasoning", "finish_reason", "refusal", "model", "request_id",
@@ -37,9 +42,26 @@ def _jsonable(obj: Any) -> Any:
     return str(obj)
 
 
+def clean_text(text: str) -> str:
+    """``text`` encodable as UTF-8: a surrogate pair held as two code points is joined, a lone
+    surrogate (half of a pair the model's stream split across chunks) becomes U+FFFD."""
+    if _SURROGATE.search(text) is None:
+        return text
+    return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+
+
+def safe_text(text: str) -> str:
+    """What may be sent to a browser: UTF-8 encodable, with every secret redacted."""
+    return redact(clean_text(text))
+
+
 def dumps(obj: Any) -> str:
-    """Compact JSON, UTF-8 text kept as is; unknown objects fall back to a dict or ``str``."""
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"), default=_jsonable)
+    """Compact JSON, UTF-8 text kept as is; unknown objects fall back to a dict or ``str``.
+
+    Every adapter's payload goes through here, so it is also where secrets are redacted and
+    split surrogates made encodable (``safe_text``).
+    """
+    return safe_text(json.dumps(obj, ensure_ascii=False, separators=(",", ":"), default=_jsonable))
 
 
 def tool_call_summary(tc: ToolCall) -> dict[str, Any]:
@@ -103,6 +125,15 @@ def event_payload(event: StreamEvent) -> dict[str, Any]:
 def resolve_names(overrides: Mapping[Any, str | None] | None) -> dict[StreamEventType, str | None]:
     """Event type → wire name (None: not sent); keys may be types or their string values."""
     names: dict[StreamEventType, str | None] = {t: t.value for t in StreamEventType}
+    if overrides is not None and not isinstance(overrides, Mapping):
+        raise ConfigurationError(f"event_names must be a dict, got {type(overrides).__name__}")
     for key, name in (overrides or {}).items():
-        names[StreamEventType(key)] = name
+        try:
+            kind = StreamEventType(key)
+        except ValueError as exc:
+            raise ConfigurationError(f"event_names: unknown event type {key!r}; valid: "
+                                     f"{[t.value for t in StreamEventType]}") from exc
+        if name is not None and not isinstance(name, str):
+            raise ConfigurationError(f"event_names[{key!r}] must be a str or None, got {type(name).__name__}")
+        names[kind] = name
     return names

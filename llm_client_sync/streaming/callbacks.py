@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from typing import Any, Callable, Iterable, Iterator
 
+from .._checks import check_iterable
 from ..errors import StreamError
 from ..types import CompletionResult, StreamEvent, StreamEventType, ToolCall, Usage
 from ._upstream import ClosingIterator, close_upstream
@@ -170,6 +171,7 @@ class CallbackAdapter:
         }
 
     def consume(self, stream: Iterable[StreamEvent]) -> Any:
+        check_iterable(stream, "stream")
         buffer = EventBuffer()
         failure: BaseException | None = None
         try:

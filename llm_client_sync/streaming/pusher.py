@@ -8,9 +8,10 @@ import time
 import uuid
 from typing import Any, Callable, Iterable, Mapping
 
+from .._checks import check_int, check_iterable, check_number, check_str
 from ..errors import ConfigurationError, LLMClientError
 from ..types import StreamEvent, StreamEventType, ToolCall
-from ._payload import dumps, error_summary
+from ._payload import clean_text, dumps, error_summary
 from ._upstream import close_upstream
 from .callbacks import EventBuffer, as_exception
 
@@ -51,6 +52,7 @@ class TokenCoalescer:
         self._budget = 0
 
     def add_text(self, name: str, text: str) -> None:
+        text = clean_text(text)  # a lone surrogate cannot be measured (or sent) as UTF-8
         if self._name != name:
             self.finish()
         if self._name is None:
@@ -137,6 +139,10 @@ class PusherAdapter:
                  max_batch: int = PUSHER_MAX_BATCH, flush_interval: float = 0.1,
                  metadata: Mapping[str, Any] | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
+        check_str(channel, "channel")
+        check_int(max_bytes, "max_bytes", maximum=PUSHER_MAX_BYTES)
+        check_int(max_batch, "max_batch", maximum=PUSHER_MAX_BATCH)
+        check_number(flush_interval, "flush_interval", allow_zero=True)
         if channel.startswith("private-encrypted-"):
             raise ConfigurationError("PusherAdapter does not support encrypted channels")
         if not 1 <= max_batch <= PUSHER_MAX_BATCH:
@@ -169,6 +175,7 @@ class PusherAdapter:
         """Publish ``stream`` and return its final result. A stream error is published in
         ``response-finished`` and re-raised (unless a DONE event followed it, as from an agent);
         a publish failure closes the stream and raises LLMClientError."""
+        check_iterable(stream, "stream")
         rid = response_id or uuid.uuid4().hex
         packer = TokenCoalescer(rid, self.max_bytes)
         buffer = EventBuffer()

@@ -5,10 +5,13 @@ from __future__ import annotations
 import functools
 import logging
 import queue
+import re
 from typing import Any, Iterable, Iterator, Mapping
 
 from ..types import StreamEvent, StreamEventType
-from ._payload import dumps, error_summary, event_payload, resolve_names, result_summary
+from .._checks import check_iterable
+from ..errors import ConfigurationError
+from ._payload import dumps, error_summary, event_payload, resolve_names, result_summary, safe_text
 from ._upstream import END, ERROR, ClosingIterator, Pump, close_upstream
 from .callbacks import EventBuffer
 
@@ -21,14 +24,25 @@ SSE_HEADERS: Mapping[str, str] = {"Cache-Control": "no-cache", "X-Accel-Bufferin
 SSE_CONTENT_TYPE = "text/event-stream; charset=utf-8"
 
 
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+_FIELD_BREAKERS = re.compile(r"[\r\n\0]")
+
+
 def format_sse(event: str | None, data: Any, *, id: str | None = None) -> str:
-    """One SSE frame: ``event: <name>\\ndata: <json>\\n\\n`` (``data`` JSON-encoded unless str)."""
-    text = data if isinstance(data, str) else dumps(data)
-    lines = [f"event: {event}"] if event else []
+    """One SSE frame: ``event: <name>\\ndata: <json>\\n\\n`` (``data`` JSON-encoded unless str).
+
+    A str ``data`` is split on CR, LF and CRLF (each line its own ``data:`` field, as the spec
+    rejoins them); ``event`` and ``id`` lose CR, LF and NUL so they cannot end their field or
+    start another one.
+    """
+    text = safe_text(data) if isinstance(data, str) else dumps(data)
+    lines = []
+    if event:
+        lines.append(f"event: {_FIELD_BREAKERS.sub('', safe_text(str(event)))}")
     if id is not None:
-        lines.append(f"id: {id}")
-    # a data line may not contain a newline: each line of the text becomes its own data field
-    lines.extend(f"data: {line}" for line in text.split("\n"))
+        lines.append(f"id: {_FIELD_BREAKERS.sub('', safe_text(str(id)))}")
+    # a data line may not contain a line break: each line of the text becomes its own data field
+    lines.extend(f"data: {line}" for line in _LINE_BREAK.split(text))
     return "\n".join(lines) + "\n\n"
 
 
@@ -54,14 +68,19 @@ class SSEAdapter:
 
     def __init__(self, event_names: Mapping[Any, str | None] | None = None, heartbeat: float | None = 15.0,
                  *, heartbeat_comment: str = "heartbeat") -> None:
-        if heartbeat is not None and heartbeat <= 0:
-            raise ValueError("heartbeat must be a positive number of seconds or None")
+        if heartbeat is not None and (isinstance(heartbeat, bool) or not isinstance(heartbeat, (int, float))
+                                      or not heartbeat > 0 or heartbeat == float("inf")):
+            raise ConfigurationError(f"heartbeat must be a positive finite number of seconds or None, "
+                                     f"got {heartbeat!r}")
+        if not isinstance(heartbeat_comment, str) or _FIELD_BREAKERS.search(heartbeat_comment):
+            raise ConfigurationError("heartbeat_comment must be a str without CR, LF or NUL")
         self.names = resolve_names(event_names)
         self.heartbeat = heartbeat
         self._heartbeat_frame = f": {heartbeat_comment}\n\n"
 
     def transform(self, stream: Iterable[StreamEvent]) -> Iterator[str]:
         """SSE frames (str) for ``stream``; closing the result closes ``stream``."""
+        check_iterable(stream, "stream")
         return ClosingIterator(self._frames(stream), stream)
 
     def encode(self, stream: Iterable[StreamEvent]) -> Iterator[bytes]:

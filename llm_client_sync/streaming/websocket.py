@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any, Callable, Iterable, Mapping
 
+from .._checks import check_iterable
+from ..errors import ConfigurationError
 from ..types import StreamEvent, StreamEventType
 from ._payload import dumps, error_summary, event_payload, resolve_names, result_summary
 from ._upstream import close_upstream
@@ -35,7 +37,7 @@ class WebSocketAdapter:
         elif callable(send):
             self._send = send
         else:
-            raise TypeError("send must be a callable or have a .send method")
+            raise ConfigurationError(f"send must be a callable or have a .send method, got {type(send).__name__}")
         self.names = resolve_names(event_names)
 
     def message(self, event: StreamEvent) -> str | None:
@@ -48,6 +50,7 @@ class WebSocketAdapter:
         return dumps(payload)
 
     def consume(self, stream: Iterable[StreamEvent]) -> Any:
+        check_iterable(stream, "stream")
         buffer = EventBuffer()
         failure: BaseException | None = None
         try:

@@ -8,15 +8,16 @@ import inspect
 import re
 import sys
 import threading
-from typing import Any, Callable, Mapping, TypeVar, overload
+from typing import Any, Callable, Generic, Mapping, ParamSpec, TypeVar, overload
 
 from ..errors import ToolError
 from ._schema import convert_value, function_parameters, type_to_schema
-from ._validate import validate
+from ._validate import SchemaError, check_schema, validate
 
 __all__ = ["Tool", "sync_tool", "tool"]
 
-F = TypeVar("F", bound=Callable[..., Any])
+P = ParamSpec("P")
+R = TypeVar("R")
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")  # FunctionObject.name in the OpenAPI spec
 
 
@@ -24,7 +25,7 @@ class InvalidArguments(ValueError):
     """Arguments the model sent do not fit the tool's schema (never reaches user code)."""
 
 
-class Tool:
+class Tool(Generic[P, R]):
     """A callable function with a name, a description and a JSON schema for its parameters.
 
     Calling the Tool calls the function unchanged (an ``async def`` still returns a coroutine).
@@ -33,15 +34,17 @@ class Tool:
     Immutable after construction, so safe to share between threads.
     """
 
-    def __init__(self, fn: Callable[..., Any], *, name: str | None = None, description: str | None = None,
+    def __init__(self, fn: Callable[P, R], *, name: str | None = None, description: str | None = None,
                  strict: bool = False, parameters: Mapping[str, Any] | None = None,
                  localns: Mapping[str, Any] | None = None) -> None:
         if not callable(fn):
             raise ToolError(f"a tool needs a callable, got {fn!r}")
         self.fn = fn
         self.name = name or getattr(fn, "__name__", "")
-        if not _NAME.match(self.name):
+        if not isinstance(self.name, str) or not _NAME.match(self.name):
             raise ToolError(f"tool name {self.name!r} must be 1-64 characters of a-z, A-Z, 0-9, _ or -")
+        if description is not None and not isinstance(description, str):
+            raise ToolError(f"description of tool {self.name!r} must be a str, got {type(description).__name__}")
         self.strict = bool(strict)
         target = inspect.unwrap(fn)
         self.is_async = inspect.iscoroutinefunction(target)
@@ -55,14 +58,27 @@ class Tool:
         # strict schemas make every key required and send null for "not given"
         self._null_means_default = frozenset(
             k for k in self._defaults if self.strict and k in annotations and not _accepts_none(annotations[k]))
+        if parameters is not None:
+            if not isinstance(parameters, Mapping):
+                raise ToolError(f"parameters of tool {self.name!r} must be a JSON schema dict, "
+                                f"got {type(parameters).__name__}")
+            try:
+                check_schema(parameters)
+            except SchemaError as exc:
+                raise ToolError(f"tool {self.name!r}: {exc}") from exc
         self.parameters: dict[str, Any] = dict(parameters) if parameters is not None else schema
         self.description = description if description is not None else summary
         functools.update_wrapper(self, fn)  # type: ignore[arg-type]
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         return self.fn(*args, **kwargs)
 
-    def __get__(self, instance: Any, owner: type | None = None) -> "Tool":
+    @overload
+    def __get__(self, instance: None, owner: type | None = None) -> "Tool[P, R]": ...
+    @overload
+    def __get__(self, instance: object, owner: type | None = None) -> "Tool[..., R]": ...
+
+    def __get__(self, instance: Any, owner: type | None = None) -> "Tool[Any, R]":
         # A @tool on a method: bind like a function would, keeping the schema without self.
         if instance is None or not self._skip_self:
             return self
@@ -170,9 +186,10 @@ def _run_coroutine(awaitable: Any) -> Any:
 
 
 @overload
-def tool(fn: F, /) -> Tool: ...
+def tool(fn: Callable[P, R], /) -> Tool[P, R]: ...
 @overload
-def tool(*, name: str | None = None, description: str | None = None, strict: bool = False) -> Callable[[F], Tool]: ...
+def tool(*, name: str | None = None, description: str | None = None,
+         strict: bool = False) -> Callable[[Callable[P, R]], Tool[P, R]]: ...
 
 
 def tool(fn: Callable[..., Any] | None = None, /, *, name: str | None = None, description: str | None = None,
@@ -199,7 +216,7 @@ def tool(fn: Callable[..., Any] | None = None, /, *, name: str | None = None, de
     localns = dict(caller.f_locals) if caller.f_code.co_name != "<module>" else None
     del caller
 
-    def wrap(f: Callable[..., Any]) -> Tool:
+    def wrap(f: Callable[P, R]) -> Tool[P, R]:
         return Tool(f, name=name, description=description, strict=strict, localns=localns)
 
     return wrap(fn) if fn is not None else wrap

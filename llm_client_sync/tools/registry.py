@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator, Mapping
 
+from .._checks import check_int
 from ..errors import ToolError
 from ..types import ToolCall
 from ._decorator import InvalidArguments, Tool
@@ -82,10 +83,12 @@ class ToolRegistry:
 
     def __init__(self, tools: Iterable[Tool | Callable[..., Any]] = (), *,
                  max_output_chars: int | None = DEFAULT_MAX_OUTPUT_CHARS, clock: Callable[[], float] = time.perf_counter) -> None:
-        self.max_output_chars = max_output_chars
+        self.max_output_chars = check_int(max_output_chars, "max_output_chars", allow_none=True)
         self._clock = clock
         self._lock = threading.Lock()
         self._tools: dict[str, Tool] = {}
+        if isinstance(tools, (str, bytes)) or not hasattr(tools, "__iter__"):
+            raise ToolError(f"tools must be a list of @tool functions or Tool objects, got {type(tools).__name__}")
         for t in tools:
             self.register(t)
 
@@ -197,6 +200,8 @@ def _decode(arguments: str | Mapping[str, Any] | None) -> tuple[Any, str | None]
         value = json.loads(arguments)
     except ValueError as exc:
         return None, f"the arguments are not valid JSON ({exc})"
+    except RecursionError:
+        return None, "the arguments are nested too deeply; send a flatter JSON object"
     if not isinstance(value, dict):
         return None, f"arguments must be a JSON object, got {type(value).__name__}"
     return value, None

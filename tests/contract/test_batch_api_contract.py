@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+
+from support import require_service, shared_dir
 
 from llm_client_sync.batch.api import BatchAPIRunner, build_batch_lines, parse_batch_output
 from llm_client_sync.errors import BadRequestError, RateLimitError
 from llm_client_sync.models import GPT5Nano
 
-WIRE = Path("/work/shared/openai-wire")
+WIRE = shared_dir() / "openai-wire"
 EX = WIRE / "exchanges"
 SPEC = WIRE / "openapi" / "openapi.yaml"
 
@@ -20,7 +21,7 @@ SPEC = WIRE / "openapi" / "openapi.yaml"
 def exchange(name: str) -> dict:
     path = EX / name
     if not path.exists():
-        pytest.skip(f"recorded exchange {name} not found in {EX}")
+        require_service(f"recorded exchange {name} not found in {EX}")
     return json.loads(path.read_text())
 
 
@@ -113,7 +114,7 @@ def spec():
     yaml = pytest.importorskip("yaml")
     pytest.importorskip("jsonschema")
     if not SPEC.exists():
-        pytest.skip(f"official OpenAPI spec not found at {SPEC}")
+        require_service(f"official OpenAPI spec not found at {SPEC}")
     with SPEC.open() as fh:
         return yaml.load(fh, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
 

@@ -17,6 +17,8 @@ import warnings
 
 import pytest
 
+from support import require_service
+
 from llm_client_sync.cache import CacheWarning, ResponseCache, cache_key
 from llm_client_sync.types import CompletionResult, EmbeddingResult, ToolCall, Usage
 
@@ -36,13 +38,6 @@ FIELD_CHANGES = [
     {"presence_penalty": 0.1}, {"logit_bias": {"1": 1}}, {"logprobs": True}, {"service_tier": "flex"},
     {"store": False}, {"extra_param": None},
 ]
-
-
-def require_service(reason: str) -> None:
-    """Skip, or fail when LLM_CLIENT_SYNC_REQUIRE_SERVICES=1."""
-    if os.environ.get("LLM_CLIENT_SYNC_REQUIRE_SERVICES") == "1":
-        pytest.fail(f"required service missing: {reason}")
-    pytest.skip(reason)
 
 
 def pg_available() -> bool:
@@ -336,7 +331,9 @@ class TestPgRedisCache(_PgMixin, CacheBackendContract):
         try:
             super().test_backend_killed_mid_run_degrades_to_misses_within_the_bound(tmp_path, wall, col)
         finally:
-            self._redis.stop()
+            redis = getattr(self, "_redis", None)  # None when the service was missing and the test skipped
+            if redis is not None:
+                redis.stop()
 
 
 @pytest.mark.services

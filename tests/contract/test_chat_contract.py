@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from pathlib import Path
 
 import pytest
+from support import require_service, shared_dir
 
 from llm_client_sync import (
     APIStatusError,
@@ -24,10 +24,10 @@ from llm_client_sync._sse import SSEDecoder
 from llm_client_sync.providers._chat import ChatAccumulator, parse_chat_response
 from llm_client_sync.testing import ErrorReply, MockOpenAIServer
 
-WIRE = Path(__file__).resolve().parents[2].parent / "shared" / "openai-wire"
+WIRE = shared_dir() / "openai-wire"
 EX = WIRE / "exchanges"
 if not EX.exists():
-    pytest.skip(f"recorded exchanges not found at {EX}", allow_module_level=True)
+    require_service(f"recorded exchanges not found at {EX}", module=True)
 
 
 def _load(prefix: str) -> list[tuple[str, dict]]:

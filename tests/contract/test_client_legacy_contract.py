@@ -7,14 +7,18 @@ from pathlib import Path
 
 import pytest
 
+from support import require_service, shared_dir
+
 from llm_client_sync.client import OpenAIClient
 from llm_client_sync.testing import ErrorReply, MockOpenAIServer
 
-# shared/ sits beside the repository (as .ci/run expects); the absolute path is the dev box's
-WIRE = Path(__file__).resolve().parents[2].parent / "shared" / "openai-wire" / "exchanges"
-if not WIRE.is_dir():
-    WIRE = Path("/work/shared/openai-wire/exchanges")
-pytestmark = pytest.mark.skipif(not WIRE.is_dir(), reason="recorded exchanges not available at " + str(WIRE))
+WIRE = shared_dir() / "openai-wire" / "exchanges"
+
+
+@pytest.fixture(autouse=True)
+def _recordings() -> None:
+    if not WIRE.is_dir():
+        require_service(f"recorded exchanges not available at {WIRE}")
 
 KEYS = {"output", "usage", "tool_calls", "finish_reason", "model", "status", "error", "request_id", "cost", "cached"}
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import jsonschema
 import pytest
+
+from support import require_service, shared_dir, shared_path
 
 from llm_client_sync._sse import SSEDecoder
 from llm_client_sync.errors import ConfigurationError, LLMClientError, StreamError
@@ -16,7 +17,7 @@ from llm_client_sync.types import StreamEventType as E
 
 yaml = pytest.importorskip("yaml")
 
-WIRE = Path("/work/shared/openai-wire")
+WIRE = shared_dir() / "openai-wire"
 EXCHANGES = sorted((WIRE / "exchanges").glob("responses_*.json"))
 SPEC = WIRE / "openapi" / "openapi.yaml"
 P = ResponsesProtocol()
@@ -24,7 +25,7 @@ PROFILE = get_profile("gpt-5-nano")
 
 
 def load(name: str) -> dict:
-    return json.loads((WIRE / "exchanges" / f"{name}.json").read_text())
+    return json.loads(shared_path("openai-wire", "exchanges", f"{name}.json").read_text())
 
 
 def replay(body: str, split: int | None = None):
@@ -51,7 +52,7 @@ def final_response(body: str) -> dict:
 @pytest.fixture(scope="module")
 def spec():
     if not SPEC.exists():
-        pytest.skip(f"official OpenAPI spec not found at {SPEC}")
+        require_service(f"official OpenAPI spec not found at {SPEC}")
     with SPEC.open() as fh:
         return yaml.load(fh, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
 
@@ -63,6 +64,8 @@ def create_response(spec):
 
 
 def test_there_are_recorded_exchanges():
+    if not WIRE.is_dir():
+        require_service(f"recorded exchanges not found in {WIRE}")
     assert len(EXCHANGES) >= 10
 
 

@@ -15,12 +15,14 @@ import re
 
 import pytest
 
+from support import require_service, shared_dir
+
 from llm_client_sync.models import get_profile
 from llm_client_sync.tokens import count_messages, estimate_request_tokens
 from llm_client_sync.tokens import _encodings
 
-WIRE = os.environ.get("OPENAI_WIRE_DIR") or "/work/shared/openai-wire"
-ENC_DIR = os.environ.get("TIKTOKEN_CACHE_DIR") or "/work/shared/tiktoken"
+WIRE = os.environ.get("OPENAI_WIRE_DIR") or str(shared_dir() / "openai-wire")
+ENC_DIR = os.environ.get("TIKTOKEN_CACHE_DIR") or str(shared_dir() / "tiktoken")
 # image tokens depend on the image's pixel size, which the request does not carry
 SKIP = {"chat_image_input_reset_minutes__dd-trace-py.json": "image size unknown (see test_image_estimate)",
         "responses_stream_incomplete_max_output_tokens__dd-trace-py.json": "recorded usage is all zeros"}
@@ -60,7 +62,7 @@ CASES = list(_cases())
 @pytest.fixture(autouse=True, scope="module")
 def _shared_encodings():
     if not os.path.isdir(ENC_DIR):
-        pytest.skip(f"tiktoken encodings not found in {ENC_DIR}")
+        require_service(f"tiktoken encodings not found in {ENC_DIR}")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("TIKTOKEN_CACHE_DIR", ENC_DIR)
         mp.setenv("LLM_CLIENT_SYNC_TIKTOKEN_FETCH_TIMEOUT", "0")
@@ -70,6 +72,8 @@ def _shared_encodings():
 
 
 def test_recordings_found():
+    if not os.path.isdir(WIRE):
+        require_service(f"openai-wire recordings not found in {WIRE}")
     assert len(CASES) >= 15, f"expected the openai-wire recordings under {WIRE}"
 
 

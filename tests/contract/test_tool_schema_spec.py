@@ -5,25 +5,24 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-from pathlib import Path
 from typing import Annotated, Literal, Optional, TypedDict
 
 import pytest
+
+from support import require_service, shared_dir
 
 jsonschema = pytest.importorskip("jsonschema")
 yaml = pytest.importorskip("yaml")
 
 from llm_client_sync.tools import ToolRegistry, tool  # noqa: E402
 
-SPEC = Path(__file__).resolve().parents[2].parent / "shared" / "openai-wire" / "openapi" / "openapi.yaml"
-if not SPEC.exists():
-    SPEC = Path("/work/shared/openai-wire/openapi/openapi.yaml")
+SPEC = shared_dir() / "openai-wire" / "openapi" / "openapi.yaml"
 
 
 @pytest.fixture(scope="module")
 def spec():
     if not SPEC.exists():
-        pytest.skip(f"official OpenAPI spec not found at {SPEC}")
+        require_service(f"official OpenAPI spec not found at {SPEC}")
     with SPEC.open() as fh:
         return yaml.load(fh, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
 

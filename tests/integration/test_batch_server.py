@@ -265,6 +265,7 @@ def test_ctrl_c_stops_cleanly_and_the_checkpoint_resumes(tmp_path):
             reader = threading.Thread(target=read_stderr, args=(proc.stderr,), daemon=True)
             reader.start()
             assert gate.wait_held(workers), "the child never had all its workers in flight"
+            wait_for_lines(ck, answered, proc)  # every answered item recorded: nothing left in flight but the held
             proc.send_signal(signal.SIGINT)
             assert abandoned.wait(30), "".join(said)[-2000:]
         finally:
@@ -297,7 +298,7 @@ def test_cli_runs_a_jsonl_file_and_resumes(tmp_path):
         assert [r["id"] for r in rows] == ["0", "1", "x"]
         assert rows[1]["result"]["content"] == "You said: as messages"
         again = subprocess.run(cmd, env=env, capture_output=True, timeout=60)
-        assert again.returncode == 0
+        assert again.returncode == 0, again.stderr.decode()
         assert "3 from checkpoint" in again.stderr.decode()
 
 

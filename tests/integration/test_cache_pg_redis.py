@@ -11,18 +11,14 @@ import uuid
 
 import pytest
 
+from support import require_service
+
 from llm_client_sync.cache import CacheWarning, ResponseCache
 
 pytestmark = pytest.mark.services
 
 PG_DSN = os.environ.get("TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5433/llm_test")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-
-
-def _require(reason: str) -> None:
-    if os.environ.get("LLM_CLIENT_SYNC_REQUIRE_SERVICES") == "1":
-        pytest.fail(f"required service missing: {reason}")
-    pytest.skip(reason)
 
 
 @pytest.fixture(scope="module")
@@ -34,8 +30,8 @@ def services():
         psycopg.connect(PG_DSN, connect_timeout=2).close()
         redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping()
     except Exception as exc:
-        _require(f"PostgreSQL/Redis not reachable ({type(exc).__name__}); "
-                 "source ../shared/services/pg_redis.sh && services_start")
+        require_service(f"PostgreSQL/Redis not reachable ({type(exc).__name__}); "
+                        "source ../shared/services/pg_redis.sh && services_start")
     return PG_DSN, REDIS_URL
 
 

@@ -91,3 +91,55 @@ def test_entries_survive_reopening_the_local_path(tmp_path) -> None:
         assert second.get(key, "c") == {"content": "kept"}
     finally:
         second.close()
+
+
+class _Planted:
+    """Unpickling this runs a function: what an attacker would plant in a local store."""
+
+    def __reduce__(self):
+        import os
+
+        return (os.system, ("echo planted > /dev/null",))
+
+
+def _store_files(root):
+    return sorted(root.rglob("storage.sqlite"))
+
+
+def test_a_planted_pickle_in_the_local_store_never_runs_and_is_a_cache_error(tmp_path, monkeypatch) -> None:
+    import os
+    import pickle
+    import sqlite3
+
+    from llm_client_sync.errors import CacheError
+    from llm_client_sync.providers.openai import OpenAIProvider
+
+    opts = {"qdrant_path": str(tmp_path / "q")}
+    first = build_cache("qdrant", options=opts)
+    first.put(first.key("/v1/chat/completions", chat("hi")), {"content": "kept"}, "c")
+    first.close()
+    [store] = _store_files(tmp_path / "q")
+    with sqlite3.connect(store) as con:
+        con.execute("UPDATE points SET point = ?", (pickle.dumps(_Planted()),))
+    ran = []
+    import sys
+
+    # the pickle names os.system by its real module (posix on Linux): watch it there
+    monkeypatch.setattr(sys.modules[os.system.__module__], "system", lambda cmd: ran.append(cmd) or 0)
+    with pytest.raises(CacheError, match="corrupt"):
+        OpenAIProvider("gpt-5-nano", api_key="sk-test", base_url="http://127.0.0.1:9/v1",
+                       cache_backend="qdrant", qdrant_path=str(tmp_path / "q"))
+    assert ran == []
+
+
+def test_a_garbage_local_store_is_a_cache_error(tmp_path) -> None:
+    from llm_client_sync.errors import CacheError
+
+    opts = {"qdrant_path": str(tmp_path / "q")}
+    first = build_cache("qdrant", options=opts)
+    first.put(first.key("/v1/chat/completions", chat("hi")), {"content": "kept"}, "c")
+    first.close()
+    [store] = _store_files(tmp_path / "q")
+    store.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(CacheError):
+        build_cache("qdrant", options=opts)

@@ -46,35 +46,36 @@ def test_chat_json_output():
     out = _run("chat", "Hello", "--json", "--local")
     import json
 
+    assert out.returncode == 0, out.stderr
     data = json.loads(out.stdout)
-    assert out.returncode == 0 and data["content"] == "You said: Hello" and data["usage"]["total_tokens"] > 0
+    assert data["content"] == "You said: Hello" and data["usage"]["total_tokens"] > 0
 
 
 def test_api_error_exit_code_1_without_traceback():
     with MockOpenAIServer() as server:
         server.add_error(401, message="Incorrect API key provided")
         out = _run("chat", "Hi", env=_env(OPENAI_API_KEY="sk-bad", OPENAI_BASE_URL=server.base_url))
-    assert out.returncode == 1
+    assert out.returncode == 1, out.stderr
     assert "AuthenticationError" in out.stderr and "Traceback" not in out.stderr and "sk-bad" not in out.stderr
 
 
 def test_usage_error_exit_code_2():
     out = _run("nope")
-    assert out.returncode == 2 and "usage" in out.stderr.lower()
+    assert out.returncode == 2 and "usage" in out.stderr.lower(), out.stderr
     bad = _run("tokens", "/definitely/missing/file.txt")
-    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr, bad.stderr
 
 
 def test_chat_on_another_model_and_tokens_from_stdin():
     out = _run("chat", "Hi", "--local", "--model", "gpt-5", "--json")
-    assert out.returncode == 0 and '"model": "gpt-5"' in out.stdout
+    assert out.returncode == 0 and '"model": "gpt-5"' in out.stdout, out.stderr
     out = _run("tokens", input="hello world")
-    assert out.returncode == 0 and out.stdout.split()[0].isdigit()
+    assert out.returncode == 0 and out.stdout.split()[0].isdigit(), out.stderr
 
 
 def test_models_table():
     out = _run("models")
-    assert out.returncode == 0
+    assert out.returncode == 0, out.stderr
     assert all(m in out.stdout for m in ("gpt-5-nano", "gpt-5.2", "text-embedding-3-small"))
 
 
@@ -91,7 +92,7 @@ def test_ctrl_c_exits_130_cleanly():
             _, err = proc.communicate(timeout=10)
         finally:
             proc.kill()
-    assert proc.returncode == 130 and "interrupted" in err and "Traceback" not in err
+    assert proc.returncode == 130 and "interrupted" in err and "Traceback" not in err, err
 
 
 # -- issue 15: an honest command line ------------------------------------------------------------

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from support import shared_dir
+
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -15,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def run_example(*args: str) -> str:
     env = {k: v for k, v in os.environ.items() if k != "OPENAI_API_KEY"}
     env["LLM_CLIENT_SYNC_NO_DOTENV"] = "1"  # a developer's .env must not send the example online
-    env.setdefault("TIKTOKEN_CACHE_DIR", "/work/shared/tiktoken")
+    env.setdefault("TIKTOKEN_CACHE_DIR", str(shared_dir() / "tiktoken"))
     env["LLM_CLIENT_SYNC_TIKTOKEN_FETCH_TIMEOUT"] = "0"  # never the internet, even without encodings
     proc = subprocess.run([sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from support import require_service
+
 from llm_client_sync.providers.openai import OpenAIProvider
 from llm_client_sync.testing import MockOpenAIServer
 
@@ -26,12 +28,6 @@ CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 WORDS = re.compile(r"\S+\s*|\s+")
 
 pytestmark = pytest.mark.services
-
-
-def require_service(reason: str) -> None:
-    if os.environ.get("LLM_CLIENT_SYNC_REQUIRE_SERVICES") == "1":
-        pytest.fail(f"required service missing: {reason}")
-    pytest.skip(reason)
 
 
 def load_example():

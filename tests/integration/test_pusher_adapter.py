@@ -6,11 +6,12 @@ Needs soketi on 127.0.0.1:6001: ``source ../shared/services/soketi.sh && soketi_
 from __future__ import annotations
 
 import json
-import os
 import urllib.request
 import uuid
 
 import pytest
+
+from support import require_service
 
 from llm_client_sync.errors import LLMClientError
 from llm_client_sync.streaming import PusherAdapter
@@ -22,12 +23,6 @@ websocket = pytest.importorskip("websocket")
 pytestmark = pytest.mark.services
 
 HOST, PORT, APP_ID, KEY, SECRET = "127.0.0.1", 6001, "12345", "app-key", "app-secret"
-
-
-def require_service(reason: str) -> None:
-    if os.environ.get("LLM_CLIENT_SYNC_REQUIRE_SERVICES") == "1":
-        pytest.fail(f"required service missing: {reason}")
-    pytest.skip(reason)
 
 
 @pytest.fixture(scope="module")

@@ -5,9 +5,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import threading
-from pathlib import Path
 
 import pytest
+
+from support import shared_dir, shared_path
 
 from llm_client_sync.agent import Agent
 from llm_client_sync.errors import AuthenticationError, BadRequestError, StreamError
@@ -18,7 +19,7 @@ from llm_client_sync.tools import tool
 from llm_client_sync.types import CompletionResult, StreamEventType as E
 
 pytestmark = pytest.mark.timeout(60)
-WIRE = Path("/work/shared/openai-wire/exchanges")
+WIRE = shared_dir() / "openai-wire" / "exchanges"
 
 WEATHER = {"type": "function", "function": {"name": "get_weather", "description": "Weather for a city.",
                                             "parameters": {"type": "object", "properties": {"city": {"type": "string"}},
@@ -196,7 +197,7 @@ def test_structured_output_via_text_format(server, provider):
     ("error_401_invalid_api_key_responses__dd-trace-py", AuthenticationError),
 ])
 def test_recorded_error_bodies_raise_typed_errors(server, provider, name, cls):
-    d = json.loads((WIRE / f"{name}.json").read_text())
+    d = json.loads(shared_path("openai-wire", "exchanges", f"{name}.json").read_text())
     server.add_error(d["status"], body=d["response_body"])
     with pytest.raises(cls) as info:
         provider.complete("hi")

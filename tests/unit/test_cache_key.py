@@ -111,8 +111,9 @@ def test_key_is_hex_sha256_and_pinned_across_processes() -> None:
     key = _key({})
     assert len(key) == 64 and int(key, 16) >= 0
     code = f"import json; from llm_client_sync.cache import cache_key; print(cache_key({CHAT!r}, json.loads({json.dumps(BASE)!r})))"
-    other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+    other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                            env={"PYTHONHASHSEED": "123", "LLM_CLIENT_SYNC_NO_DOTENV": "1"}, timeout=60)
+    assert other.returncode == 0, other.stderr
     assert other.stdout.strip() == key
 
 

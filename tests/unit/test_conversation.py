@@ -8,13 +8,15 @@ import threading
 
 import pytest
 
+from support import shared_dir
+
 from llm_client_sync.conversation import Conversation
 from llm_client_sync.errors import ConfigurationError, ContextWindowExceededError
 from llm_client_sync.models import GPT5Nano
 from llm_client_sync.tokens import _encodings, count_messages
 from llm_client_sync.types import FrozenDict, ToolCall
 
-ENC_DIR = os.environ.get("TIKTOKEN_CACHE_DIR") or "/work/shared/tiktoken"
+ENC_DIR = os.environ.get("TIKTOKEN_CACHE_DIR") or str(shared_dir() / "tiktoken")
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -301,3 +303,47 @@ def test_concurrent_adds_and_reads_are_consistent():
     for w in range(3):  # each writer's messages in its own order
         own = [m["content"] for m in conv.messages if m["content"].startswith(f"w{w} ")]
         assert own == [f"w{w} m{i}" for i in range(100)]
+
+
+# -- hostile files --------------------------------------------------------------------------------
+def _saved(tmp_path, **kw):
+    conv = Conversation("sys", **kw)
+    conv.add_user("What is the weather?")
+    conv.add_assistant(None, [ToolCall.from_raw("call_1", "get_weather", '{"city": "Tokyo"}')])
+    conv.add_tool_result("call_1", "sunny")
+    conv.add_assistant("Sunny.")
+    path = tmp_path / "conv.json"
+    conv.save(path)
+    return path
+
+
+@pytest.mark.parametrize("mutate, why", [
+    (lambda raw: raw[: len(raw) // 2], "not JSON"),                      # truncated mid-write
+    (lambda raw: b"\xff\xfe" + raw, "not UTF-8"),                          # another encoding
+    (lambda raw: b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),   # a JSON bomb
+    (lambda raw: b'{"version": 1, "messages": [' + b'{"role": "user", "content": ' * 3000 + b'"x"'
+     + b"}" * 3000 + b"]}", "not a valid conversation file"),
+    (lambda raw: raw.replace(b'"tool_call_id": "call_1"', b'"tool_call_id": "call_9"'), "no preceding assistant"),
+    (lambda raw: raw.replace(b'"role": "tool"', b'"role": "user"').replace(b'"tool_call_id": "call_1",', b""),
+     "have no tool result"),
+    (lambda raw: json.dumps({**json.loads(raw), "messages": json.loads(raw)["messages"][:2]}).encode(),
+     "have no tool result"),
+    (lambda raw: json.dumps({**json.loads(raw), "messages": [
+        {**json.loads(raw)["messages"][1], "tool_calls": json.loads(raw)["messages"][1]["tool_calls"] * 2}]}).encode(),
+     "repeats tool call id"),
+    (lambda raw: json.dumps({**json.loads(raw), "max_tokens": -5}).encode(), "max_tokens"),
+    (lambda raw: json.dumps({**json.loads(raw), "messages": [{"role": "user", "content": 5}]}).encode(), "content"),
+])
+def test_a_hostile_or_broken_file_is_a_typed_error(tmp_path, mutate, why):
+    path = _saved(tmp_path)
+    assert len(Conversation.load(path)) == 5
+    path.write_bytes(mutate(path.read_bytes()))
+    with pytest.raises(ConfigurationError, match="conv.json is not a valid conversation file") as info:
+        Conversation.load(path)
+    assert why in str(info.value)
+
+
+def test_a_file_larger_than_max_bytes_is_refused_before_it_is_parsed(tmp_path):
+    path = _saved(tmp_path)
+    with pytest.raises(ConfigurationError, match="larger than max_bytes=100"):
+        Conversation.load(path, max_bytes=100)

@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 
 import pytest
+
+from support import shared_dir
 from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 
@@ -13,7 +15,7 @@ from llm_client_sync.conversation import Conversation
 from llm_client_sync.errors import ContextWindowExceededError
 from llm_client_sync.tokens import _encodings, count_messages
 
-ENC_DIR = os.environ.get("TIKTOKEN_CACHE_DIR") or "/work/shared/tiktoken"
+ENC_DIR = os.environ.get("TIKTOKEN_CACHE_DIR") or str(shared_dir() / "tiktoken")
 WORDS = ["alpha", "beta", "gamma", "delta", "tokens", "weather", "Paris", "42", "ünï", "日本", "🙂", "{}"]
 
 

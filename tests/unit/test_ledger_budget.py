@@ -256,3 +256,12 @@ def test_price_table_round_trips_through_a_json_file(registry, tmp_path):
         load_prices({"gpt-5": {}})
     with pytest.raises(ConfigurationError):
         load_prices(tmp_path / "missing.json")
+
+
+def test_a_budget_for_one_call_is_checked_and_never_sent():
+    p, sent = _provider()
+    with pytest.raises(BudgetExceededError):
+        p.complete("Hi", budget=Budget(max_tokens=1))
+    b = Budget(max_tokens=100_000)
+    p.complete("Hi", budget=b, max_completion_tokens=5)
+    assert len(sent.sent) == 1 and "budget" not in sent.sent[0] and b.calls == 1

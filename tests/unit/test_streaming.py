@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from llm_client_sync.errors import RateLimitError, StreamError
+from llm_client_sync.errors import ConfigurationError, RateLimitError, StreamError
 from llm_client_sync.streaming import (
     SSE_HEADERS,
     BufferingAdapter,
@@ -362,7 +362,7 @@ def test_websocket_accepts_a_callable_and_renames_types():
     sent: list[str] = []
     WebSocketAdapter(sent.append, event_names={"meta": None, "usage": None, "token": "t"}).consume(events("a"))
     assert [json.loads(m)["type"] for m in sent] == ["t", "done"]
-    with pytest.raises(TypeError):
+    with pytest.raises(ConfigurationError, match="send must be a callable"):
         WebSocketAdapter(object())
 
 
@@ -427,3 +427,57 @@ def test_websocket_agent_stream_error_then_done_returns_result():
     result = WebSocketAdapter(sink).consume(FakeStream(agent_events(StreamError("x"))))
     assert result.status == "error"
     assert [json.loads(m)["type"] for m in sink.sent] == ["meta", "token", "error", "done"]
+
+
+# -- encoders never break on hostile text ----------------------------------------------------------
+def _sse_fields(frame: str) -> list[tuple[str, str]]:
+    from llm_client_sync._sse import SSEDecoder
+
+    events = SSEDecoder().feed(frame.encode("utf-8"))
+    return [(e.event, e.data) for e in events]
+
+
+def test_format_sse_splits_cr_lf_and_crlf_into_data_lines_the_decoder_rejoins():
+    frame = format_sse("token", "a\rb\r\nc\nd")
+    assert "\r" not in frame
+    assert _sse_fields(frame) == [("token", "a\nb\nc\nd")]
+
+
+def test_format_sse_strips_line_breaks_and_nul_from_event_and_id():
+    frame = format_sse("tok\r\nevent: admin\n", {"x": 1}, id="7\nretry: 1\0")
+    lines = frame.split("\n")
+    assert lines[0] == "event: tokevent: admin" and lines[1] == "id: 7retry: 1"
+    assert _sse_fields(frame) == [("tokevent: admin", '{"x":1}')]
+
+
+def test_a_split_surrogate_pair_in_model_text_never_breaks_any_encoder():
+    from llm_client_sync.streaming import PusherAdapter
+
+    halves = ["smile \ud83d", "\ude00 done", "\ud83d\ude00"]  # a pair split across chunks, and a whole one
+    stream = events(*halves)
+    frames = list(SSEAdapter(heartbeat=None).encode(FakeStream(stream)))
+    text = b"".join(frames).decode("utf-8")
+    assert "smile \ufffd" in text and "\U0001F600" in text
+    sent: list[str] = []
+    WebSocketAdapter(sent.append).consume(FakeStream(stream))
+    assert all(m.encode("utf-8") for m in sent)
+
+    class Client:
+        batches: list = []
+
+        def trigger_batch(self, batch, already_encoded=False):
+            for message in batch:
+                message["data"].encode("utf-8")  # what the HTTP client does
+            self.batches.append(batch)
+            return {}
+
+    PusherAdapter("chat-1", client=Client()).consume(FakeStream(stream))
+    assert Client.batches
+
+
+def test_heartbeat_and_comment_are_checked():
+    for bad in (0, -1, float("nan"), float("inf"), "5", True):
+        with pytest.raises(ConfigurationError, match="heartbeat"):
+            SSEAdapter(heartbeat=bad)
+    with pytest.raises(ConfigurationError, match="heartbeat_comment"):
+        SSEAdapter(heartbeat_comment="x\n\ndata: injected")

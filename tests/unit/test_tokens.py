@@ -8,6 +8,8 @@ import subprocess
 import sys
 
 import pytest
+
+from support import shared_dir
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -23,7 +25,7 @@ from llm_client_sync.tokens import (
 from llm_client_sync.tokens import _encodings
 from llm_client_sync.tokens import message_tokens
 
-ENC_DIR = os.environ.get("TIKTOKEN_CACHE_DIR") or "/work/shared/tiktoken"
+ENC_DIR = os.environ.get("TIKTOKEN_CACHE_DIR") or str(shared_dir() / "tiktoken")
 HAVE_ENCODINGS = os.path.isdir(ENC_DIR) and len(os.listdir(ENC_DIR)) >= 2
 exact_only = pytest.mark.skipif(not HAVE_ENCODINGS, reason=f"tiktoken encodings not found in {ENC_DIR}")
 

@@ -12,6 +12,8 @@ import warnings
 
 import pytest
 
+from support import require_service, shared_dir
+
 from llm_client_sync.tokens import (
     TokenizerFallbackWarning,
     configure_tokenizer,
@@ -22,14 +24,14 @@ from llm_client_sync.tokens import (
 )
 from llm_client_sync.tokens import _encodings
 
-ENC_DIR = os.environ.get("TIKTOKEN_CACHE_DIR") or "/work/shared/tiktoken"
+ENC_DIR = os.environ.get("TIKTOKEN_CACHE_DIR") or str(shared_dir() / "tiktoken")
 O200K = _encodings._SPECS["o200k_base"]
 
 
 def _o200k_bytes() -> bytes:
     path = os.path.join(ENC_DIR, _encodings._cache_key(O200K))
     if not os.path.exists(path):
-        pytest.skip(f"o200k_base not cached in {ENC_DIR}")
+        require_service(f"o200k_base not cached in {ENC_DIR}")
     with open(path, "rb") as fh:
         return fh.read()
 
