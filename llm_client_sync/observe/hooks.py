@@ -22,7 +22,7 @@ import threading
 import time
 import weakref
 from contextlib import contextmanager
-from typing import Any, Callable, Iterable, Iterator, Mapping, NamedTuple
+from typing import Any, Callable, Iterable, Iterator, Mapping, NamedTuple, TypeVar, cast
 
 from ..errors import ConfigurationError
 from ..types import FrozenDict, Usage
@@ -46,6 +46,7 @@ __all__ = [
 log = logging.getLogger("llm_client_sync.observe")
 
 Subscriber = Callable[["Event"], None]
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 
 class EventType:
@@ -363,7 +364,7 @@ def provider_name(owner: Any) -> str:
 
 # -- the decorator on provider methods --------------------------------------------------------
 def observed(operation: str, model_of: Callable[[Any, Mapping[str, Any]], str | None] | None = None,
-             ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+             ) -> Callable[[_F], _F]:
     """Wrap a provider method (``complete``, ``stream``, ``embed``) in an observed call.
 
     Adds the keywords ``context=`` (tags for this call only) and ``budget=`` (a Budget for this
@@ -371,7 +372,7 @@ def observed(operation: str, model_of: Callable[[Any, Mapping[str, Any]], str | 
     when it ends; anything else on return.
     """
 
-    def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
+    def decorate(fn: _F) -> _F:
         @functools.wraps(fn)
         def wrapper(self: Any, *args: Any, context: Mapping[str, Any] | None = None, budget: Any = None,
                     **kw: Any) -> Any:
@@ -397,7 +398,7 @@ def observed(operation: str, model_of: Callable[[Any, Mapping[str, Any]], str | 
                 call.end(result)
             return result
 
-        return wrapper
+        return cast(_F, wrapper)  # the method keeps its signature for type checkers
 
     return decorate
 
