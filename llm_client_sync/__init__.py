@@ -88,6 +88,7 @@ _LAZY = {
     "BatchResult": ".batch",
     "BatchRunner": ".batch",
     "BatchStats": ".batch",
+    "Budget": ".observe.budget",
     "BufferingAdapter": ".streaming",
     "CacheBackend": ".cache",
     "CacheWarning": ".cache",
@@ -97,6 +98,7 @@ _LAZY = {
     "FallbackProvider": ".providers.fallback",
     "FileCache": ".cache",
     "GeminiProvider": ".providers.gemini",
+    "Ledger": ".observe.ledger",
     "OpenAIClient": ".client",
     "PgRedisCache": ".cache",
     "Provider": ".providers.base",
@@ -122,10 +124,12 @@ _LAZY = {
     "count_tokens": ".tokens",
     "django_response": ".streaming",
     "flask_response": ".streaming",
+    "instrument": ".observe.otel",
     "is_exact": ".tokens",
     "read_results": ".batch",
     "sync_tool": ".tools",
     "tool": ".tools",
+    "uninstrument": ".observe.otel",
     "write_results": ".batch",
 }
 
@@ -163,6 +167,9 @@ if TYPE_CHECKING:  # the lazily loaded names, typed as if imported eagerly (no i
     )
     from .client import OpenAIClient as OpenAIClient, TextStream as TextStream
     from .conversation import Conversation as Conversation
+    from .observe.budget import Budget as Budget
+    from .observe.ledger import Ledger as Ledger
+    from .observe.otel import instrument as instrument, uninstrument as uninstrument
     from .providers.anthropic import AnthropicProvider as AnthropicProvider
     from .providers.base import BaseProvider as BaseProvider, Provider as Provider
     from .providers.fallback import CircuitBreaker as CircuitBreaker, FallbackProvider as FallbackProvider
@@ -240,6 +247,7 @@ __all__ = [
     "BatchResult",
     "BatchRunner",
     "BatchStats",
+    "Budget",
     "BudgetExceededError",
     "BufferingAdapter",
     "CacheBackend",
@@ -264,6 +272,7 @@ __all__ = [
     "GeminiProvider",
     "InternalServerError",
     "LLMClientError",
+    "Ledger",
     "MaxTurnsExceededError",
     "Message",
     "MissingDependencyError",
@@ -316,9 +325,11 @@ __all__ = [
     "django_response",
     "flask_response",
     "get_profile",
+    "instrument",
     "is_exact",
     "list_profiles",
     "register_profile",
     "sync_tool",
     "tool",
+    "uninstrument",
 ]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import threading
 from dataclasses import dataclass, replace
-from typing import Iterable
+from typing import Any, Iterable
 
 __all__ = [
     "ClaudeHaiku45",
@@ -28,6 +28,7 @@ __all__ = [
     "Gemini3Pro",
     "GeminiEmbedding001",
     "ModelProfile",
+    "PRICES_AS_OF",
     "TextEmbedding3Large",
     "TextEmbedding3Small",
     "get_profile",
@@ -40,7 +41,9 @@ __all__ = [
 class ModelProfile:
     """What the library knows about one model.
 
-    Prices are USD per 1M tokens (None: unknown, cost is then None). ``reasoning_efforts`` is
+    Prices are USD per 1M tokens as of ``prices_as_of`` (else ``PRICES_AS_OF``; None: unknown,
+    cost is then None); ``batch_discount`` is the fraction of the price a Batch API call pays.
+    Override them with ``llm_client_sync.observe.prices.set_prices`` / ``load_prices``. ``reasoning_efforts`` is
     empty for models that take no ``reasoning_effort``. ``default_rpm``/``default_tpm`` are the
     rate limits used when the user gives none (OpenAI's usage tier 1).
     """
@@ -61,13 +64,15 @@ class ModelProfile:
     embedding_dimensions: int | None = None
     cache_write_price: float | None = None  # prompt-cache writes (Anthropic: 5-minute TTL); None: input price
     prices_as_of: str | None = None  # the date the prices were read from the vendor's pricing page
+    batch_discount: float = 0.5  # the fraction of the price a Batch API call pays
 
     def cost(self, prompt_tokens: int, completion_tokens: int, cached_tokens: int = 0,
-             cache_write_tokens: int = 0) -> float | None:
+             cache_write_tokens: int = 0, *, batch: bool = False) -> float | None:
         """USD cost of one call; the one place cost is computed.
 
         ``prompt_tokens`` includes cache reads (``cached_tokens``) and cache writes
-        (``cache_write_tokens``); each part is billed at its own price.
+        (``cache_write_tokens``); each part is billed at its own price. Reasoning tokens are part
+        of ``completion_tokens``. ``batch=True`` applies ``batch_discount`` (Batch API).
         """
         if self.input_price is None or self.output_price is None:
             return None
@@ -78,8 +83,18 @@ class ModelProfile:
         total = (prompt_tokens - cached - written) * self.input_price + cached * cached_price
         total += written * write_price
         total += completion_tokens * self.output_price
+        if batch:
+            total *= self.batch_discount
         return round(total / 1_000_000, 10)
 
+    def usage_cost(self, usage: Any, *, batch: bool = False) -> float | None:
+        """``cost`` of a ``Usage`` (all its token kinds)."""
+        return self.cost(usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens,
+                         usage.cache_write_tokens, batch=batch)
+
+
+PRICES_AS_OF = "2026-08-21"
+"""The date the prices of the profiles without their own ``prices_as_of`` were read (OpenAI's page)."""
 
 _GPT5_EFFORTS = ("minimal", "low", "medium", "high")
 _TABLE: tuple[ModelProfile, ...] = (

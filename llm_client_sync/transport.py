@@ -823,6 +823,8 @@ class Transport:
             ResponseTooLargeError. ``max_line_bytes``: cap of one SSE line or event (16 MiB) ->
             StreamError.
         observers: callables ``(status_code, headers)`` run after every response (rate limiter).
+        retry_observers: callables ``(attempt, delay, **why)`` run before each retry's wait
+            (``why``: ``status=`` or ``error=``); the provider reports retries to observe with it.
 
     The session is recreated in a forked child (gunicorn --preload, Celery prefork), so parent
     and child never share a socket. Calls made inside ``cancel_scope(token)`` stop when the
@@ -879,6 +881,7 @@ class Transport:
         self._clock = clock
         self._sleep = sleep
         self.observers: list[Observer] = []
+        self.retry_observers: list[Callable[..., None]] = []
         self._lock = threading.Lock()
         self._session: requests.Session | None = None
         self._pid = -1
@@ -1000,6 +1003,7 @@ class Transport:
                 log.debug("%s %s failed (%s); retry in %s", method, path, type(exc).__name__, delay)
                 if delay is None:
                     raise err from exc
+                self._note_retry(attempt, delay, error=type(err).__name__)
                 self._wait(delay, token)
                 attempt += 1
                 continue
@@ -1025,6 +1029,7 @@ class Transport:
                     delay = self._retry_delay(attempt, {}, None, deadline, retry)
                     if delay is None:
                         raise
+                    self._note_retry(attempt, delay, error=type(err).__name__)
                     self._wait(delay, token)
                     attempt += 1
                     continue
@@ -1036,6 +1041,7 @@ class Transport:
             if is_retryable(resp.status_code, resp.headers, error_body):
                 delay = self._retry_delay(attempt, resp.headers, error_body, deadline, retry)
                 if delay is not None:
+                    self._note_retry(attempt, delay, status=resp.status_code)
                     self._wait(delay, token)
                     attempt += 1
                     continue
@@ -1050,6 +1056,10 @@ class Transport:
         else:
             self._sleep(delay)
         token.check()
+
+    def _note_retry(self, attempt: int, delay: float, **why: Any) -> None:
+        for note in self.retry_observers:
+            note(attempt + 1, delay, **why)
 
     def _retry_delay(self, attempt: int, headers: Mapping[str, str], body: Any,
                      deadline: float | None, retry: RetryPolicy | None = None) -> float | None:

@@ -8,7 +8,8 @@ import time
 from typing import TYPE_CHECKING, Any, Callable, Generator, Iterable, Iterator, Mapping
 
 from ..conversation import Conversation
-from ..errors import ConfigurationError, LLMClientError, MaxTurnsExceededError
+from ..errors import BudgetExceededError, ConfigurationError, LLMClientError, MaxTurnsExceededError
+from ..observe import hooks as _hooks
 from ..tools import Tool, ToolRegistry, ToolResult
 from ..types import CompletionResult, StreamEvent, StreamEventType, ToolCall, Usage, freeze
 from ._result import AgentConfig, AgentResult, AgentStatus
@@ -17,6 +18,7 @@ from ._runner import run_tool_calls
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
+    from ..observe.budget import Budget
     from ..providers.base import Provider, RequestParams
 
 __all__ = ["Agent", "AgentStream"]
@@ -64,7 +66,8 @@ class Agent:
     def __init__(self, provider: "Provider", tools: "Iterable[Tool[Any, object] | Callable[..., object]] | ToolRegistry" = (),
                  *, system_message: str | None = None, config: AgentConfig | None = None,
                  conversation: "Conversation | None" = None, approve: Approve | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, name: str = "agent",
+                 budget: "Budget | None" = None) -> None:
         if conversation is not None and system_message is not None:
             raise ConfigurationError("pass system_message or a conversation (with its own system message), not both")
         if not callable(getattr(provider, "complete", None)) or not callable(getattr(provider, "stream", None)):
@@ -78,6 +81,8 @@ class Agent:
             tools, max_output_chars=self.config.max_tool_output_chars)
         self.conversation = conversation if conversation is not None else _new_conversation(system_message, provider)
         self.approve = approve
+        self.name = name
+        self.budget = budget  # an observe.Budget over all runs; run(budget=...) adds one for a run
         self._system_message = system_message
         self._clock = clock
         self._run_lock = threading.RLock()
@@ -90,7 +95,9 @@ class Agent:
 
         ``prompt=None`` continues from the current history (after max_turns, say). Extra
         ``params`` go to every model call of this run. A failing model call ends the run with
-        status "error" and the exception in ``result.error``.
+        status "error" and the exception in ``result.error``; ``budget=Budget(...)`` caps this
+        run (with the agent's budget): the run ends with status "budget_exceeded" before the
+        model call that would cross it; ``context={...}`` tags this run's observe events.
         """
         result: AgentResult | None = None
         with self._run_lock:  # the whole run: concurrent runs are serialised
@@ -126,7 +133,7 @@ class Agent:
         with self._run_lock:
             conversation = self.conversation.fork()
         return Agent(self.provider, self.tools, config=self.config, conversation=conversation,
-                     approve=self.approve, clock=self._clock)
+                     approve=self.approve, clock=self._clock, name=self.name, budget=self.budget)
 
     @property
     def messages(self) -> list[dict[str, Any]]:
@@ -207,6 +214,10 @@ class _Run:
     def __init__(self, agent: Agent, params: Mapping[str, Any], streaming: bool) -> None:
         self.agent = agent
         self.config = agent.config
+        params = dict(params)
+        self.budgets = tuple(b for b in (agent.budget, params.pop("budget", None)) if b is not None)
+        self.context = params.pop("context", None)  # observe tags for this run's events
+        self.obs: _hooks.Call | None = None  # the observed invoke_agent call, when hooks listen
         self.params = agent._call_params(params)
         self.streaming = streaming
         self.turns = 0
@@ -219,6 +230,20 @@ class _Run:
         self.error: BaseException | None = None
 
     def events(self, prompt: Any) -> Generator[StreamEvent, None, None]:
+        if _hooks.active:
+            self.obs = _hooks.start("invoke_agent", self.agent.name, owner=self.agent.provider,
+                                    model=getattr(self.agent.provider, "model", None), context=self.context,
+                                    prompt=prompt)
+        try:
+            yield from self._events(prompt)
+        except BaseException as exc:
+            if self.obs is not None:  # raised (max turns) or closed early by the consumer
+                closed = isinstance(exc, GeneratorExit)
+                self.obs.end(self._result(AgentStatus.CANCELLED if closed else AgentStatus.ERROR),
+                             error=None if closed else exc)
+            raise
+
+    def _events(self, prompt: Any) -> Generator[StreamEvent, None, None]:
         agent = self.agent
         if isinstance(prompt, str):
             agent.conversation.add_user(prompt)
@@ -235,9 +260,16 @@ class _Run:
                 status = AgentStatus.MAX_TURNS
                 break
             self.turns += 1
+            if self.obs is not None:
+                self.obs.event(_hooks.EventType.AGENT_TURN, data={"turn": self.turns})
             yield StreamEvent(StreamEventType.META, {"event": "turn", "turn": self.turns})
             try:
                 completion = yield from self._call_model()
+            except BudgetExceededError as exc:
+                self.error = exc
+                self.turns -= 1  # the turn's model call was never sent
+                status = AgentStatus.BUDGET_EXCEEDED
+                break
             except LLMClientError as exc:
                 self.error = exc
                 partial = getattr(exc, "partial", None)
@@ -274,15 +306,19 @@ class _Run:
             exc = MaxTurnsExceededError(f"the agent reached max_turns={self.config.max_turns} without a final answer")
             exc.result = result  # type: ignore[attr-defined]
             raise exc
+        if self.obs is not None:
+            self.obs.end(result, error=self.error if status == AgentStatus.ERROR else None)
         yield StreamEvent(StreamEventType.DONE, result)
 
     def _call_model(self) -> Iterator[StreamEvent]:
         """Generator returning the CompletionResult; streaming passes text events through."""
         provider = self.agent.provider
         messages = self.agent._history(self.params.get("tools"))
-        if not self.streaming:
-            return provider.complete(messages, **self.params)
-        with provider.stream(messages, **self.params) as stream:
+        with _hooks.within(self.obs, budgets=self.budgets):
+            if not self.streaming:
+                return provider.complete(messages, **self.params)
+            opened = provider.stream(messages, **self.params)
+        with opened as stream:
             self.agent._live_stream = stream  # lets AgentStream.close() from another thread reach it
             for event in stream:
                 if (event.type in _PASS_THROUGH and event.choice == 0) or _is_fallback_notice(event):
@@ -338,7 +374,19 @@ class _Run:
         return StreamEvent(StreamEventType.ERROR, err)
 
     def _execute(self, call: ToolCall) -> ToolResult:
-        return self.agent.tools.execute_call(call, max_output_chars=self.config.max_tool_output_chars)
+        if self.obs is None:
+            return self.agent.tools.execute_call(call, max_output_chars=self.config.max_tool_output_chars)
+        obs = _hooks.start("execute_tool", call.name, parent=self.obs, provider=self.obs.provider,
+                           tool_call_id=call.id, arguments=call.raw_arguments,
+                           description=getattr(self.agent.tools.get(call.name), "description", None))
+        try:
+            with _hooks.within(obs):
+                result = self.agent.tools.execute_call(call, max_output_chars=self.config.max_tool_output_chars)
+        except BaseException as exc:
+            obs.end(error=exc)
+            raise
+        obs.end(result, error=None)
+        return result
 
     def _refusal(self, call: ToolCall) -> ToolResult | None:
         approve = self.agent.approve

@@ -21,6 +21,7 @@ class AgentStatus(str, enum.Enum):
     MAX_TURNS = "max_turns"
     CANCELLED = "cancelled"
     ERROR = "error"
+    BUDGET_EXCEEDED = "budget_exceeded"  # stopped before the model call that would cross a Budget
 
     def __str__(self) -> str:
         return self.value

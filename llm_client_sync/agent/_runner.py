@@ -9,6 +9,7 @@ that can hang should carry their own timeouts (HTTP timeouts, ``subprocess`` tim
 
 from __future__ import annotations
 
+import contextvars
 import queue
 import threading
 import time
@@ -56,8 +57,9 @@ def run_tool_calls(calls: Sequence[ToolCall], execute: Execute, *, max_parallel:
             now = clock()
             started[i] = now
             running[i] = now + timeout if timeout is not None else float("inf")
-            threading.Thread(target=worker, args=(i,), name=f"llm-client-sync-tool-{calls[i].name}",
-                             daemon=True).start()
+            # each tool thread runs in a copy of the caller's context (tracing spans, observe scopes)
+            threading.Thread(target=contextvars.copy_context().run, args=(worker, i),
+                             name=f"llm-client-sync-tool-{calls[i].name}", daemon=True).start()
         if not running:
             continue
         wait = min(running.values()) - clock()

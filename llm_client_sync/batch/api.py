@@ -18,6 +18,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 from .._atomic import atomic_write
 from ..errors import APIError, ConfigurationError, LLMClientError, status_error_class
 from ..models import get_profile
+from ..observe import hooks as _hooks
 from ..types import CompletionResult
 from .checkpoint import fingerprint
 from .runner import BatchResult, _split_item
@@ -28,7 +29,7 @@ __all__ = ["BATCH_DISCOUNT", "BatchAPIRunner", "BatchJobError", "build_batch_lin
            "parse_batch_output"]
 
 BATCH_DISCOUNT = 0.5
-"""Batch API requests cost half the synchronous price."""
+"""Batch API requests cost half the synchronous price (``ModelProfile.batch_discount``, which prices them)."""
 
 TERMINAL = frozenset({"completed", "failed", "expired", "cancelled"})
 
@@ -95,11 +96,11 @@ def _parse_body(provider: Any, body: Mapping[str, Any], request_id: str | None,
     name = getattr(provider, "name", None)
     if isinstance(name, str) and result.provider != name:
         result = replace(result, provider=name)  # who answered, as complete() says it
-    return _discount(result)
+    return _discount(result, profile)
 
 
-def _discount(result: CompletionResult) -> CompletionResult:
-    return result if result.cost is None else replace(result, cost=round(result.cost * BATCH_DISCOUNT, 10))
+def _discount(result: CompletionResult, profile: Any) -> CompletionResult:
+    return result if result.cost is None else replace(result, cost=profile.usage_cost(result.usage, batch=True))
 
 
 def parse_batch_output(provider: Any, content: bytes, endpoint: str = "/v1/chat/completions",
@@ -258,6 +259,13 @@ class BatchAPIRunner:
             if result is None and error is None:
                 error = BatchJobError(f"item {cid!r} has no result: batch {batch.get('id')} is {status}")
             out.append(BatchResult(cid, index, result=result, error=error))
+            if _hooks.active:  # observe: a billed Batch API item (the Ledger records it)
+                _hooks.emit(_hooks.EventType.BATCH_ITEM, operation="chat", provider=_hooks.provider_name(self.provider),
+                            model=getattr(self.provider, "model", None), error=error,
+                            response_model=getattr(result, "model", None), usage=getattr(result, "usage", None),
+                            cost=getattr(result, "cost", None), request_id=getattr(result, "request_id", None),
+                            data={"id": cid, "index": index, "ok": error is None, "batch_api": True,
+                                  "batch_id": batch.get("id")})
         return out
 
     def run(self, items: Iterable[Any]) -> list[BatchResult]:

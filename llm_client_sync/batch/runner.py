@@ -7,6 +7,7 @@ every item appears exactly once.
 
 from __future__ import annotations
 
+import contextvars
 import importlib
 import json
 import logging
@@ -30,6 +31,7 @@ from ..errors import (
     ConfigurationError,
     LLMClientError,
 )
+from ..observe import hooks as _hooks
 from ..types import CompletionResult, Usage
 from .checkpoint import OK, PENDING, Checkpoint, fingerprint
 
@@ -349,7 +351,9 @@ class BatchRunner:
         same: list[Any] = []  # [signature, count] while every item of this run failed alike
 
         def submit(p: _Pending) -> None:
-            fut = executor.submit(_call, spec, p.prompt, p.params, f"{run_id}:{p.index}:{p.tries}")
+            call = (_call, spec, p.prompt, p.params, f"{run_id}:{p.index}:{p.tries}")
+            # a worker thread runs in a copy of the caller's context: tracing spans, observe scopes
+            fut = executor.submit(*call) if remote else executor.submit(contextvars.copy_context().run, *call)
             running[fut] = p
             fut.add_done_callback(done_q.put)
 
@@ -492,6 +496,9 @@ class BatchRunner:
             rec["fp"] = fp
             ckpt.append(rec)
         self._count(res, skipped=False, bar=bar, start=start)
+        if _hooks.active:
+            _hooks.emit(_hooks.EventType.BATCH_ITEM, error=res.error, data={
+                "id": res.id, "index": res.index, "ok": res.ok, "attempts": res.attempts})
 
     def _count(self, res: BatchResult, *, skipped: bool, bar: Any, start: float) -> None:
         s = self.stats

@@ -25,7 +25,7 @@ def build_result(choices: list[Choice], usage: Usage, profile: ModelProfile, *, 
     first = choices[0] if choices else Choice(0, None)
     return CompletionResult(
         content=first.content, tool_calls=first.tool_calls, usage=usage,
-        cost=profile.cost(usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens, usage.cache_write_tokens),
+        cost=profile.usage_cost(usage),
         model=model, finish_reason=first.finish_reason, refusal=first.refusal, request_id=request_id,
         raw=freeze(raw) if raw is not None else None, reasoning=reasoning, choices=tuple(choices),
         response_id=response_id, output_items=freeze(list(output_items)), annotations=freeze(list(annotations)))

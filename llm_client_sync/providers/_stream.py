@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 import weakref
 from typing import Any, Callable, Iterator
 
@@ -77,6 +78,12 @@ class Stream:
     def __exit__(self, *exc: Any) -> None:
         self.close()
 
+    def _observe(self, call: Any) -> None:
+        """Finish ``call`` (an ``observe.hooks.Call``) when this stream ends."""
+        self._run.call = call
+        if self._run.result is not None:
+            call.end(self._run.result)
+
     def close(self) -> None:
         """Stop reading and release the HTTP connection (idempotent, thread-safe)."""
         self._run.close()
@@ -116,7 +123,8 @@ class _Run:
     """The state of one Stream, shared by its facade and its event generator."""
 
     __slots__ = ("open", "make_acc", "max_reopen", "on_done", "on_fail", "finalize", "parse_body", "response",
-                 "lock", "closed", "result", "error", "pending_error", "acc", "request_id", "token", "settled")
+                 "lock", "closed", "result", "error", "pending_error", "acc", "request_id", "token", "settled",
+                 "call")
 
     def __init__(self, open_response: Callable[[], Any], make_acc: Callable[[str | None], Any], max_reopen: int,
                  on_done: Any, on_fail: Any, finalize: Any, parse_body: Any) -> None:
@@ -137,6 +145,7 @@ class _Run:
         self.request_id: str | None = None
         self.token = CancelToken()
         self.settled = False
+        self.call: Any = None  # the observe.hooks Call this stream finishes, when hooks listen
 
     # -- settlement: exactly once --------------------------------------------------------------
     def _claim(self) -> bool:
@@ -153,6 +162,8 @@ class _Run:
     def done(self, result: CompletionResult) -> None:
         if self._claim() and self.on_done is not None:
             self.on_done(result)
+        if self.call is not None:
+            self.call.end(result)
 
     # -- opening and closing ---------------------------------------------------------------------
     def open_first(self) -> None:
@@ -196,6 +207,8 @@ class _Run:
             resp.close()
         if self.result is None:
             self.fail()
+            if self.call is not None:
+                self.call.end(self.acc.result() if self.acc is not None else None, closed_early=True)
 
     # -- events ------------------------------------------------------------------------------------
     def replay(self, events: Iterator[StreamEvent]) -> Iterator[StreamEvent]:
@@ -203,6 +216,8 @@ class _Run:
             if ev.type is E.DONE:
                 self.result = ev.data
                 self.settled = True
+                if self.call is not None:
+                    self.call.end(ev.data)
             yield ev
 
     def events(self) -> Iterator[StreamEvent]:
@@ -224,6 +239,9 @@ class _Run:
                 reading = True
                 try:
                     for chunk in resp.iter_bytes():
+                        if reading and self.call is not None and "ttfc" not in self.call.data:
+                            self.call.data["ttfc"] = ttfc = time.monotonic() - self.call.started
+                            self.call.event("first_chunk", duration=ttfc)
                         reading = False
                         for sse in feed(chunk):
                             for ev in accumulate(sse):
@@ -268,6 +286,8 @@ class _Run:
             if resp is not None:
                 resp.close()  # the error is final: release the connection before reporting it
             self.fail()
+            if self.call is not None:
+                self.call.end(getattr(exc, "partial", None), error=exc)
             self.pending_error = exc
             yield StreamEvent(E.ERROR, exc)
         finally:

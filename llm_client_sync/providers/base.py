@@ -11,12 +11,15 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
+import time
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Protocol, runtime_checkable
 
 from .._checks import check_completion_params, check_headers, check_int, check_mapping, check_number, check_str
 from .._redact import check_api_key
 from ..errors import ConfigurationError
 from ..models import ModelProfile, get_profile
+from ..observe import budget as _budget
+from ..observe import hooks as _hooks
 from ..transport import RetryPolicy, Timeout, Transport
 from ._body import decode_json
 from ._params import check_reasoning_params, coerce_messages, coerce_tools, response_format_spec, with_parsed
@@ -32,6 +35,8 @@ if TYPE_CHECKING:
     from ..types import CompletionResult, EmbeddingResult, StreamEvent, Usage
 
     from ..cache import CacheBackend, ResponseCache
+    from ..observe.budget import Budget
+    from ..observe.hooks import Subscriber
     from ..ratelimit import RateLimit, RateLimiter, RedisRateLimiter
 
     Prompt = Union[str, Sequence[Mapping[str, object]], Conversation]
@@ -73,6 +78,8 @@ if TYPE_CHECKING:
         cache_collection: str
         timeout: Timeout | float | None
         retry: RetryPolicy | None
+        context: Mapping[str, object]  # observe tags of this call only (never sent)
+        budget: Budget  # an observe.Budget checked for this call only (never sent)
 
 __all__ = ["Accumulator", "BaseProvider", "Provider", "ResultStream", "WireProtocol"]
 
@@ -180,6 +187,9 @@ class BaseProvider:
             a mapping ``{"backend": "fs", "cache_dir": ..., "cache_ttl": ...}``.
         rate_limit: None, ``"default"``, a RateLimit (or its dict) or a shared RateLimiter.
         proxies, verify, ca_bundle: as Transport takes them.
+        context: tags (user, tenant, ...) on every ``observe`` event of this provider; a call
+            takes ``context=`` too. hooks: callables hearing only this provider's events.
+        budget: an ``observe.Budget`` checked before every call (a call takes ``budget=`` too).
     """
 
     name = "base"
@@ -195,8 +205,12 @@ class BaseProvider:
                  rate_limit: "RateLimitSpec" = None, embed_fn: "Callable[[str], list[float]] | None" = None,
                  clock: "Callable[[], float] | None" = None, sleep: "Callable[[float], None] | None" = None,
                  proxies: Mapping[str, str] | None = None, verify: bool | None = None,
-                 ca_bundle: str | None = None) -> None:
+                 ca_bundle: str | None = None, context: "Mapping[str, object] | None" = None,
+                 hooks: "Iterable[Subscriber] | None" = None, budget: "Budget | None" = None) -> None:
         self.profile = get_profile(model)
+        self.observe_context = dict(context or {})
+        self.observe_hooks = _hooks.register_owner_hooks(self, hooks)
+        self.budget = budget
         self.model = self.profile.api_id
         self._protocol = protocol
         _check_options(base_url=base_url, timeout=timeout, default_params=default_params,
@@ -234,6 +248,9 @@ class BaseProvider:
         self.cache = _build_cache(cache, embed_fn, self._config)
         self._owns_cache = self.cache is not None and self.cache is not cache  # a given ResponseCache is shared
         self.limiter = self._build_limiter(rate_limit)
+        retry_observers = getattr(self.transport, "retry_observers", None)
+        if retry_observers is not None and _hooks.note_retry not in retry_observers:
+            retry_observers.append(_hooks.note_retry)
 
     # -- hooks for subclasses --------------------------------------------------------------
     def _transport_options(self) -> dict[str, Any]:
@@ -303,6 +320,7 @@ class BaseProvider:
             params["response_format"] = spec
         return self._protocol.build(self.profile, messages, params), target
 
+    @_hooks.observed("chat")
     def complete(self, prompt: "Prompt | None" = None, **params: "Unpack[RequestParams]") -> "CompletionResult":
         """One model call. ``prompt``: a str, a list of message dicts, or a Conversation.
 
@@ -331,6 +349,7 @@ class BaseProvider:
             self.cache.put(key, result.to_dict(), cache_collection, body)
         return _with_parsed(result, target)
 
+    @_hooks.observed("chat")
     def stream(self, prompt: "Prompt | None" = None, **params: "Unpack[RequestParams]") -> Stream:
         """Like ``complete`` but returns a Stream of StreamEvents (iterate it, or ``.result()``)."""
         cache_response, cache_collection, timeout, retry = _call_options(params)
@@ -399,13 +418,21 @@ class BaseProvider:
         from ..types import CompletionResult
 
         key = self.cache.key(self.base_url + self._protocol.path(self.model, False), body)
-        hit = self.cache.get(key, collection, body)
-        if hit is not None:
+        return key, self._cache_lookup(key, collection, body, CompletionResult.from_dict)
+
+    def _cache_lookup(self, key: str, collection: str, body: Mapping[str, Any], from_dict: Any) -> Any:
+        """The cached result under ``key`` (``from_dict(entry, cached=True)``) or None; an entry
+        of another shape is a miss (and gets overwritten)."""
+        entry = self.cache.get(key, collection, body)
+        found = None
+        if entry is not None:
             try:
-                return key, CompletionResult.from_dict(hit, cached=True)
+                found = from_dict(entry, cached=True)
             except (KeyError, TypeError, ValueError):
-                pass  # an entry of another shape: treated as a miss and overwritten
-        return key, None
+                pass
+        if _hooks.active:
+            _hooks.emit(_hooks.EventType.CACHE_MISS if found is None else _hooks.EventType.CACHE_HIT)
+        return found
 
     # -- rate limiting ---------------------------------------------------------------------
     def _build_limiter(self, rate_limit: Any) -> Any:
@@ -431,21 +458,35 @@ class BaseProvider:
         return limiter
 
     def _acquire(self, body: Mapping[str, Any], profile: ModelProfile | None = None) -> Any:
+        """(limiter reservation, budget hold): budgets first, so a refused call waits for nothing."""
+        hold = _budget.reserve(body, profile or self.profile, self.budget)
         if self.limiter is None:
-            return None
+            return None, hold
         from ..ratelimit import request_cost
 
-        return self.limiter.acquire(request_cost(body, profile or self.profile))
+        try:
+            start = time.monotonic()
+            reservation = self.limiter.acquire(request_cost(body, profile or self.profile))
+        except BaseException:
+            _budget.settle(hold, None)
+            raise
+        if _hooks.active:
+            _hooks.emit(_hooks.EventType.LIMITER_WAIT, duration=time.monotonic() - start)
+        return reservation, hold
 
     def _retry_charge(self, reservation: Any) -> dict[str, Any]:
         """The transport's before-retry hook (as keyword arguments): a re-sent request is charged
         to the limiter like the first one, since the API counts it too."""
+        held = reservation[0]  # (limiter reservation, budget hold) from _acquire
         charge = getattr(self.limiter, "charge_retry", None)
-        if reservation is None or charge is None:
+        if held is None or charge is None:
             return {}
-        return {"before_retry": lambda: charge(reservation)}
+        return {"before_retry": lambda: charge(held)}
 
     def _settle(self, reservation: Any, usage: "Usage | None") -> None:
+        reservation, hold = reservation
+        if hold is not None:
+            _budget.settle(hold, usage)
         if reservation is not None and self.limiter is not None:
             self.limiter.settle(reservation, usage.total_tokens if usage is not None else 0)
 

@@ -35,6 +35,7 @@ from ..errors import (
     StreamError,
     StructuredOutputError,
 )
+from ..observe import hooks as _hooks
 from ..transport import Timeout, is_retryable
 from ..types import Attempt, CompletionResult, EmbeddingResult, StreamEvent, StreamEventType
 from ._breaker import BreakerState, CircuitBreaker
@@ -313,6 +314,9 @@ class _Run:
         exc.attempts = tuple(self.attempts)  # type: ignore[attr-defined]
         if kind == _FATAL:
             raise exc
+        if _hooks.active:
+            _hooks.emit(_hooks.EventType.FAILOVER, error=exc, data={
+                "from": _label(p), "model": p.model, "error": type(exc).__name__, "kind": kind})
         if kind == _CONTEXT:
             self.need_window = max(self.need_window, getattr(p.profile, "context_window", 0))
         if self.expired():

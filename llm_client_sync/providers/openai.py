@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 from .._checks import check_int, check_str, check_texts
 from ..errors import ConfigurationError
 from ..models import ModelProfile, get_profile
+from ..observe import hooks as _hooks
 from ..transport import RetryPolicy, Timeout
 from ..types import EmbeddingResult, Usage
 from ._body import decode_json, parse_embeddings
@@ -18,6 +19,8 @@ from ._chat import ChatProtocol
 from .base import BaseProvider
 
 if TYPE_CHECKING:
+    from ..observe.budget import Budget
+    from ..observe.hooks import Subscriber
     from ..transport import Transport
     from .base import CacheSpec, RateLimitSpec
 
@@ -82,7 +85,9 @@ class OpenAIProvider(BaseProvider):
                  cache_namespace: str | None = None, cache_timeout: float | None = None,
                  cache_options: "Mapping[str, object] | None" = None, rate_limit: "RateLimitSpec" = None,
                  clock: "Callable[[], float] | None" = None, sleep: "Callable[[float], None] | None" = None, proxies: Mapping[str, str] | None = None,
-                 verify: bool | None = None, ca_bundle: str | None = None) -> None:
+                 verify: bool | None = None, ca_bundle: str | None = None,
+                 context: "Mapping[str, object] | None" = None, hooks: "Iterable[Subscriber] | None" = None,
+                 budget: "Budget | None" = None) -> None:
         self.api = api
         check_str(organization, "organization", allow_none=True)
         check_str(project, "project", allow_none=True)
@@ -108,7 +113,7 @@ class OpenAIProvider(BaseProvider):
                          max_retries=max_retries, retry=retry, headers=headers, default_params=default_params,
                          pool_maxsize=pool_maxsize, transport=transport, cache=cache, rate_limit=rate_limit,
                          embed_fn=self._embed_one, clock=clock, sleep=sleep, proxies=proxies, verify=verify,
-                         ca_bundle=ca_bundle)
+                         ca_bundle=ca_bundle, context=context, hooks=hooks, budget=budget)
         emb = embedding_model
         if isinstance(emb, ModelProfile):
             emb = emb.key if get_profile(emb.key) is emb else emb.api_id
@@ -126,6 +131,11 @@ class OpenAIProvider(BaseProvider):
         return f"OpenAIProvider(model={self.model!r}, base_url={self.base_url!r}, api={self.api!r})"
 
     # -- embeddings ------------------------------------------------------------------------
+    def _embedding_profile(self, model: str | ModelProfile | None = None) -> ModelProfile:
+        return get_profile(model or self._embedding_model or
+                           (self.profile if self.profile.category == "embedding" else "text-embedding-3-small"))
+
+    @_hooks.observed("embeddings", model_of=lambda self, kw: self._embedding_profile(kw.get("model")).api_id)
     def embed(self, texts: str | Iterable[str], dimensions: int | None = None, *, model: str | None = None,
               cache_response: bool | None = None, cache_collection: str = "embeddings") -> EmbeddingResult:
         """Embed one text or many; large inputs are split into several requests, order kept.
@@ -136,8 +146,7 @@ class OpenAIProvider(BaseProvider):
         """
         items = check_texts(texts)
         check_int(dimensions, "dimensions", allow_none=True)
-        profile = get_profile(model or self._embedding_model or
-                              (self.profile if self.profile.category == "embedding" else "text-embedding-3-small"))
+        profile = self._embedding_profile(model)
         vectors: list[list[float]] = []
         usage = Usage()
         all_cached = True
@@ -158,12 +167,9 @@ class OpenAIProvider(BaseProvider):
         key = None
         if use_cache:
             key = self.cache.key(self.base_url + "/embeddings", body)
-            hit = self.cache.get(key, collection, body)
+            hit = self._cache_lookup(key, collection, body, EmbeddingResult.from_dict)
             if hit is not None:
-                try:
-                    return EmbeddingResult.from_dict(hit, cached=True)
-                except (KeyError, TypeError, ValueError):
-                    pass
+                return hit
         reservation = self._acquire(body, profile)
         try:
             resp = self.transport.request("POST", "/embeddings", json=body, **self._retry_charge(reservation))
