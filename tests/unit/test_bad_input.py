@@ -98,13 +98,13 @@ def runner(**kw: Any):
 
 
 def limit(**kw: Any):
-    from llm_client_sync.rate_limit import RateLimit
+    from llm_client_sync.ratelimit import RateLimit
 
     return RateLimit(**kw)
 
 
 def limiter():
-    from llm_client_sync.rate_limit import RateLimit, RateLimiter
+    from llm_client_sync.ratelimit import RateLimit, RateLimiter
 
     return RateLimiter(RateLimit(rpm=60, tpm=1000))
 
@@ -318,18 +318,18 @@ CASES: list[tuple[str, str, Callable[[], Any], type, str]] = [
     *[("RateLimit", f"{k}={v!r}", (lambda k=k, v=v: limit(**{k: v})), C, k)
       for k, v in (("rpm", -1), ("rpm", "60"), ("rpm", NAN), ("tpm", 0), ("tpm", 1.5), ("burst_requests", -2),
                    ("timeout", -1), ("timeout", NAN), ("timeout", "5"))],
-    ("RateLimiter", "limits='60rpm'", lambda: __import__("llm_client_sync.rate_limit", fromlist=["RateLimiter"]
+    ("RateLimiter", "limits='60rpm'", lambda: __import__("llm_client_sync.ratelimit", fromlist=["RateLimiter"]
                                                          ).RateLimiter("60rpm"), C, "limits"),
     *[("RateLimiter.acquire", f"{k}={v!r}", (lambda k=k, v=v: limiter().acquire(**{k: v})), C, k)
       for k, v in (("tokens", -1), ("tokens", "5"), ("tokens", NAN), ("timeout", -1), ("timeout", NAN))],
     *[("RedisRateLimiter", label, fn, C, w) for label, fn, w in (
-        ("limits=None", lambda: __import__("llm_client_sync.rate_limit_redis", fromlist=["RedisRateLimiter"]
+        ("limits=None", lambda: __import__("llm_client_sync.ratelimit", fromlist=["RedisRateLimiter"]
                                            ).RedisRateLimiter(None, client=object()), "limits"),
-        ("fallback='x'", lambda: __import__("llm_client_sync.rate_limit_redis", fromlist=["RedisRateLimiter"]
+        ("fallback='x'", lambda: __import__("llm_client_sync.ratelimit", fromlist=["RedisRateLimiter"]
                                             ).RedisRateLimiter(limit(rpm=5), fallback="x"), "fallback"),
-        ("fallback_share=nan", lambda: __import__("llm_client_sync.rate_limit_redis", fromlist=["RedisRateLimiter"]
+        ("fallback_share=nan", lambda: __import__("llm_client_sync.ratelimit", fromlist=["RedisRateLimiter"]
                                                   ).RedisRateLimiter(limit(rpm=5), fallback_share=NAN), "fallback_share"),
-        ("url=5", lambda: __import__("llm_client_sync.rate_limit_redis", fromlist=["RedisRateLimiter"]
+        ("url=5", lambda: __import__("llm_client_sync.ratelimit", fromlist=["RedisRateLimiter"]
                                      ).RedisRateLimiter(limit(rpm=5), url=5), "url"),
     )],
     # BatchRunner

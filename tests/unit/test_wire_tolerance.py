@@ -361,10 +361,7 @@ def test_sse_decoder_feeds_done_without_blank_line_as_pending():
 def test_batch_output_is_parsed_by_the_same_parsers_as_complete():
     from types import SimpleNamespace
 
-    try:
-        from llm_client_sync.batch.api import parse_batch_output  # the batch/ package layout
-    except ImportError:
-        from llm_client_sync.batch_api import parse_batch_output
+    from llm_client_sync.batch.api import parse_batch_output
 
     chat = {"id": "c", "object": "chat.completion", "model": "gpt-5-nano", "choices": [
         {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "a"}},
