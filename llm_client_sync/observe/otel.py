@@ -23,7 +23,6 @@ import threading
 from typing import Any, Callable, Mapping
 from urllib.parse import urlsplit
 
-from ..errors import MissingDependencyError
 from .hooks import Call, Event, EventType, subscribe
 
 __all__ = ["DURATION_BUCKETS", "SCHEMA_URL", "SEMCONV_VERSION", "TOKEN_BUCKETS", "instrument", "uninstrument"]
@@ -55,10 +54,10 @@ def instrument(tracer_provider: Any = None, meter_provider: Any = None, capture_
     Raises:
         MissingDependencyError: opentelemetry-api is not installed (``pip install 'llm-client-sync[otel]'``).
     """
-    try:
-        from opentelemetry import metrics, trace
-    except ImportError as exc:
-        raise MissingDependencyError("instrument() needs OpenTelemetry: pip install 'llm-client-sync[otel]'") from exc
+    from .._extras import import_extra
+
+    trace = import_extra("opentelemetry.trace", "otel", "instrument()")
+    metrics = import_extra("opentelemetry.metrics", "otel", "instrument()")
     from .._version import __version__
 
     tracer = trace.get_tracer("llm_client_sync", __version__, tracer_provider, schema_url=SCHEMA_URL)

@@ -198,8 +198,9 @@ class RedisRateLimiter:
         if not 0 < fallback_share <= 1:
             raise ConfigurationError("fallback_share must be in (0, 1]")
         if client is None:
-            import redis
+            from .._extras import import_extra
 
+            redis = import_extra("redis", "redis", "RedisRateLimiter")
             client = redis.Redis.from_url(url or os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"),
                                           socket_timeout=socket_timeout, socket_connect_timeout=socket_timeout)
         self.limits = limits

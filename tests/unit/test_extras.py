@@ -73,3 +73,21 @@ def test_pg_redis_cache_without_psycopg(monkeypatch):
     with pytest.raises(MissingDependencyError) as info:
         PgRedisCache._pg_connect("postgresql://127.0.0.1:1/x", 0.1)
     _check(info, "postgres")
+
+
+def test_redis_rate_limiter_without_redis(monkeypatch):
+    from llm_client_sync import RateLimit, RedisRateLimiter
+
+    _missing(monkeypatch, "redis")
+    with pytest.raises(MissingDependencyError) as info:
+        RedisRateLimiter(RateLimit(rpm=10))
+    _check(info, "redis")
+
+
+def test_instrument_without_opentelemetry(monkeypatch):
+    from llm_client_sync import instrument
+
+    _missing(monkeypatch, "opentelemetry", "opentelemetry.trace", "opentelemetry.metrics")
+    with pytest.raises(MissingDependencyError) as info:
+        instrument()
+    _check(info, "otel")
