@@ -23,6 +23,7 @@ import threading
 from typing import Any, Callable, Mapping
 from urllib.parse import urlsplit
 
+from .._redact import redact
 from .hooks import Call, Event, EventType, subscribe
 
 __all__ = ["DURATION_BUCKETS", "SCHEMA_URL", "SEMCONV_VERSION", "TOKEN_BUCKETS", "instrument", "uninstrument"]
@@ -155,7 +156,7 @@ class _Instrumentation:
             if data.get("description"):
                 attrs["gen_ai.tool.description"] = data["description"]
             if self.capture_content and data.get("arguments") is not None:
-                attrs["gen_ai.tool.call.arguments"] = _redact(str(data["arguments"]))
+                attrs["gen_ai.tool.call.arguments"] = redact(str(data["arguments"]))
         else:  # invoke_agent
             kind = self._trace.SpanKind.INTERNAL
             name = f"invoke_agent {call.name}" if call.name else "invoke_agent"
@@ -200,7 +201,7 @@ class _Instrumentation:
             if self.capture_content and data.get("content") is not None:
                 attrs["gen_ai.output.messages"] = _redacted_json(_output_messages(data))
         elif op == "execute_tool" and self.capture_content and data.get("content") is not None:
-            attrs["gen_ai.tool.call.result"] = _redact(str(data["content"]))
+            attrs["gen_ai.tool.call.result"] = redact(str(data["content"]))
         usage = event.usage
         if usage is not None and (usage.total_tokens or usage.prompt_tokens or usage.completion_tokens):
             attrs["gen_ai.usage.input_tokens"] = usage.prompt_tokens
@@ -279,17 +280,8 @@ def _server(url: Any) -> dict[str, Any]:
     return {"server.address": parts.hostname, "server.port": port}
 
 
-def _redact(text: str) -> str:
-    """The library's one redaction of secrets, applied to captured content."""
-    try:
-        from .._redact import redact  # type: ignore[import-not-found]
-    except ImportError:
-        from ..cache._base import redact
-    return redact(text)
-
-
 def _redacted_json(value: Any) -> str:
-    return _redact(json.dumps(value, default=str, ensure_ascii=False))
+    return redact(json.dumps(value, default=str, ensure_ascii=False))
 
 
 def _input_messages(prompt: Any) -> list[dict[str, Any]]:

@@ -35,10 +35,8 @@ def _protocol(api: str) -> Any:
     if api == "chat":
         return ChatProtocol()
     if api == "responses":
-        try:
-            from ._responses import ResponsesProtocol
-        except ImportError as exc:
-            raise ConfigurationError("api='responses' is not available in this build") from exc
+        from ._responses import ResponsesProtocol
+
         return ResponsesProtocol()
     raise ConfigurationError(f"api must be 'chat' or 'responses', got {api!r}")
 
