@@ -7,7 +7,7 @@ from typing import Any, Callable, Iterable, Iterator
 
 from .._checks import check_iterable
 from ..errors import StreamError
-from ..types import CompletionResult, StreamEvent, StreamEventType, ToolCall, Usage
+from ..types import Choice, CompletionResult, StreamEvent, StreamEventType, ToolCall, Usage
 from ._upstream import ClosingIterator, close_upstream
 
 __all__ = ["BufferingAdapter", "CallbackAdapter", "collect_stream"]
@@ -93,19 +93,23 @@ class EventBuffer:
             return self._result
 
     def assemble(self) -> CompletionResult:
-        """A CompletionResult from what arrived (for streams that end without a DONE event)."""
+        """A CompletionResult from what arrived (for streams that end without a DONE event),
+        assembled and priced by the one ``build_result`` (the model's profile from the META event)."""
+        from ..models import DEFAULT_PROFILE, get_profile
+        from ..providers._chat import build_result
+
         with self._lock:
             content = "".join(self._content)
             reasoning = "".join(self._reasoning)
-            return CompletionResult(
-                content=content if content or not self._tool_calls else None,
-                tool_calls=tuple(self._tool_calls),
-                usage=self._usage or Usage(),
-                model=self._meta.get("model"),
-                request_id=self._meta.get("request_id"),
-                finish_reason="tool_calls" if self._tool_calls else None,
-                reasoning=reasoning or None,
-            )
+            calls = tuple(self._tool_calls)
+            model = self._meta.get("model")
+            choice = Choice(0, content if content or not calls else None, calls,
+                            "tool_calls" if calls else None)
+            usage = self._usage or Usage()
+            request_id = self._meta.get("request_id")
+        profile = get_profile(model) if isinstance(model, str) and model.strip() else DEFAULT_PROFILE
+        return build_result([choice], usage, profile, model=model, request_id=request_id, raw=None,
+                            response_id=None, reasoning=reasoning or None)
 
     def final(self) -> Any:
         """The DONE result if there was one, else ``assemble()``."""
