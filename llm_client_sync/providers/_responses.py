@@ -85,8 +85,13 @@ def messages_to_input(messages: list[Mapping[str, Any]], use_instructions: bool 
     return ("\n\n".join(instructions) if instructions else None), items
 
 
+# state another provider's protocol keeps on an assistant message (a fail-over chain or an Agent
+# may mix providers between turns); the Responses API would refuse these items
+_FOREIGN_ITEMS = frozenset({"anthropic_content", "gemini_content"})
+
+
 def _assistant_items(m: Mapping[str, Any]) -> list[Any]:
-    kept = [_plain(it) for it in m.get("output_items") or ()]
+    kept = [_plain(it) for it in m.get("output_items") or () if it.get("type") not in _FOREIGN_ITEMS]
     sent_calls = {it.get("call_id") for it in kept if it.get("type") == "function_call"}
     out = [it for it in kept if it.get("type") != "function_call"]  # reasoning first, as produced
     text = _text_of(m.get("content"))

@@ -397,3 +397,24 @@ def test_text_response_format_parses_nothing_and_json_formats_parse_dicts():
     assert target is dict and with_parsed(_result(content='{"a": 1}'), target).parsed == {"a": 1}
     with pytest.raises(StructuredOutputError):
         with_parsed(_result(content="not json"), target)
+
+
+def test_responses_turn_after_an_anthropic_or_gemini_turn_drops_their_state():
+    """A chain or Agent may answer one turn with Anthropic/Gemini and the next with api="responses":
+    the other protocols' kept state is not sent to /v1/responses (it would be refused)."""
+    from llm_client_sync.models import get_profile
+    from llm_client_sync.providers._responses import ResponsesProtocol
+
+    history = [
+        {"role": "user", "content": "Weather?"},
+        {"role": "assistant", "content": "Checking.", "tool_calls": [
+            {"id": "toolu_1", "type": "function", "function": {"name": "w", "arguments": "{}"}}],
+         "output_items": [{"type": "anthropic_content", "content": [{"type": "thinking", "thinking": "t",
+                                                                      "signature": "sig"}]},
+                          {"type": "gemini_content", "parts": [{"text": "x", "thoughtSignature": "s"}]}]},
+        {"role": "tool", "tool_call_id": "toolu_1", "content": "sunny"},
+    ]
+    body = ResponsesProtocol().build(get_profile("gpt-5-nano"), history, {})
+    kinds = [item.get("type") or item.get("role") for item in body["input"]]
+    assert "anthropic_content" not in kinds and "gemini_content" not in kinds
+    assert "function_call" in kinds and "function_call_output" in kinds
