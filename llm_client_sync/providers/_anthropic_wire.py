@@ -14,7 +14,7 @@ from .._sse import ServerSentEvent
 from ..errors import ConfigurationError, StreamError
 from ..models import ModelProfile
 from ..types import Choice, CompletionResult, StreamEvent, StreamEventType, ToolCall, Usage
-from ._body import decode_event, feed_guarded, guarded, want
+from ._body import AccumulatorBase, decode_event, feed_guarded, guarded, want
 from ._chat import build_result
 from ._native import (
     REJECTED_COMMON,
@@ -102,15 +102,11 @@ def _parse_message(data: Any, profile: ModelProfile, request_id: str | None) -> 
                         reasoning=thinking, output_items=items)
 
 
-class AnthropicAccumulator:
+class AnthropicAccumulator(AccumulatorBase):
     """Feeds on the SSE events of a Messages stream; returns StreamEvents; ``result()`` assembles."""
 
     def __init__(self, profile: ModelProfile, request_id: str | None = None) -> None:
-        self.profile = profile
-        self.request_id = request_id
-        self.finished = False
-        self.model: str | None = None
-        self.id: str | None = None
+        super().__init__(profile, request_id)
         self._usage: dict[str, Any] = {}
         self._stop: str | None = None
         self._blocks: dict[int, dict[str, Any]] = {}

@@ -18,7 +18,7 @@ from typing import Any, Callable, Mapping, TypeVar
 
 from ..errors import APIResponseValidationError, LLMClientError, StreamError
 
-__all__ = ["check_error_envelope", "decode_event", "decode_json", "decode_vector", "feed_guarded", "guarded",
+__all__ = ["AccumulatorBase", "check_error_envelope", "decode_event", "decode_json", "decode_vector", "feed_guarded", "guarded",
            "invalid_body", "parse_embeddings", "preview", "stream_error", "want", "want_str"]
 
 T = TypeVar("T")
@@ -210,3 +210,15 @@ def _parse_embeddings(data: Any, expected: int) -> tuple[tuple[list[float], ...]
     if len({len(v) for v in vectors}) > 1:
         raise ValueError("the vectors do not all have the same length")
     return vectors, Usage.from_api(data.get("usage")), want_str(data.get("model"), "model")
+
+
+class AccumulatorBase:
+    """What every stream accumulator tracks: the profile and request id it was made with, whether
+    the stream's final event came (``finished``), and the model and response id the stream names."""
+
+    def __init__(self, profile: Any, request_id: str | None = None) -> None:
+        self.profile = profile
+        self.request_id = request_id
+        self.finished = False
+        self.model: str | None = None
+        self.id: str | None = None

@@ -11,7 +11,7 @@ from .._sse import ServerSentEvent
 from ..errors import StreamError
 from ..models import ModelProfile
 from ..types import Choice, CompletionResult, StreamEvent, StreamEventType, ToolCall, Usage, freeze
-from ._body import check_error_envelope, decode_event, feed_guarded, guarded, want, want_str
+from ._body import AccumulatorBase, check_error_envelope, decode_event, feed_guarded, guarded, want, want_str
 
 __all__ = ["ChatAccumulator", "ChatProtocol", "parse_chat_response", "synthetic_call_id"]
 
@@ -182,7 +182,7 @@ class _ChoiceState:
         self.annotations: list[Any] = []
 
 
-class ChatAccumulator:
+class ChatAccumulator(AccumulatorBase):
     """Feeds on SSE events of a chat stream; returns StreamEvents; ``result()`` assembles.
 
     Tolerant of what OpenAI-compatible servers send: tool-call fragments without ``index`` or
@@ -195,11 +195,7 @@ class ChatAccumulator:
     """
 
     def __init__(self, profile: ModelProfile, request_id: str | None = None) -> None:
-        self.profile = profile
-        self.request_id = request_id
-        self.finished = False
-        self.model: str | None = None
-        self.id: str | None = None
+        super().__init__(profile, request_id)
         self.usage: Usage | None = None
         self._choices: dict[int, _ChoiceState] = {}
         self._meta_sent = False

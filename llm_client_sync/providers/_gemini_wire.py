@@ -15,7 +15,7 @@ from .._sse import ServerSentEvent
 from ..errors import ConfigurationError, StreamError
 from ..models import ModelProfile
 from ..types import Choice, CompletionResult, StreamEvent, StreamEventType, ToolCall, Usage
-from ._body import decode_event, feed_guarded, guarded, want
+from ._body import AccumulatorBase, decode_event, feed_guarded, guarded, want
 from ._chat import build_result, synthetic_call_id
 from ._native import (
     REJECTED_COMMON,
@@ -147,15 +147,11 @@ class _Candidate:
         self.ncalls = 0
 
 
-class GeminiAccumulator:
+class GeminiAccumulator(AccumulatorBase):
     """Feeds on ``alt=sse`` events (each a whole GenerateContentResponse); ``result()`` assembles."""
 
     def __init__(self, profile: ModelProfile, request_id: str | None = None) -> None:
-        self.profile = profile
-        self.request_id = request_id
-        self.finished = False
-        self.model: str | None = None
-        self.id: str | None = None
+        super().__init__(profile, request_id)
         self._usage: Mapping[str, Any] | None = None
         self._cands: dict[int, _Candidate] = {}
         self._blocked = False

@@ -12,7 +12,7 @@ import os
 from typing import Any, Mapping
 
 from .._sse import ServerSentEvent
-from ._body import check_error_envelope, decode_event, feed_guarded, guarded, want, want_str
+from ._body import AccumulatorBase, check_error_envelope, decode_event, feed_guarded, guarded, want, want_str
 from ._chat import _arguments, _id_seed, _unique_ids, build_result, synthetic_call_id
 from ..errors import ConfigurationError, LLMClientError, StreamError
 from ..models import ModelProfile
@@ -284,7 +284,7 @@ def _call_ids(output: list[Mapping[str, Any]], seed: str) -> dict[int, str]:
     return dict(zip(positions, _unique_ids(raw, seed, 0)))
 
 
-class ResponsesAccumulator:
+class ResponsesAccumulator(AccumulatorBase):
     """Feeds on SSE events of a Responses stream; returns StreamEvents; ``result()`` assembles.
 
     Summary and raw (``reasoning_text``) reasoning deltas become REASONING events; citations
@@ -295,11 +295,7 @@ class ResponsesAccumulator:
     """
 
     def __init__(self, profile: ModelProfile, request_id: str | None = None) -> None:
-        self.profile = profile
-        self.request_id = request_id
-        self.finished = False
-        self.model: str | None = None
-        self.id: str | None = None
+        super().__init__(profile, request_id)
         self.usage: Usage | None = None
         self.finish_reason: str | None = None
         self._meta_sent = False
