@@ -9,6 +9,7 @@ import os
 from typing import Any, Iterable, Mapping
 
 from ..errors import ConfigurationError, LLMClientError
+from .._checks import check_int, check_texts
 from ..models import ModelProfile, get_profile
 from ..types import EmbeddingResult, Usage
 from ._gemini_wire import GeminiProtocol
@@ -73,12 +74,8 @@ class GeminiProvider(BaseProvider):
         model, else ``gemini-embedding-001``. ``dimensions`` sets ``outputDimensionality``;
         ``task_type`` e.g. ``RETRIEVAL_DOCUMENT``. Gemini reports no token usage for embeddings.
         """
-        items = [texts] if isinstance(texts, str) else list(texts)
-        if not items:
-            raise ConfigurationError("embed() needs at least one text")
-        for i, t in enumerate(items):
-            if not isinstance(t, str) or not t:
-                raise ConfigurationError(f"texts[{i}] must be a non-empty string")
+        items = check_texts(texts)
+        check_int(dimensions, "dimensions", allow_none=True)
         profile = get_profile(model or self._embedding_model or
                               (self.profile if self.profile.category == "embedding" else "gemini-embedding-001"))
         name = f"models/{self._bare(profile.api_id)}"
