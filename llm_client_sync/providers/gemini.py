@@ -8,8 +8,8 @@ from __future__ import annotations
 import os
 from typing import Any, Iterable, Mapping
 
-from ..errors import ConfigurationError, LLMClientError
 from .._checks import check_int, check_texts
+from ..errors import LLMClientError
 from ..models import ModelProfile, get_profile
 from ..types import EmbeddingResult, Usage
 from ._gemini_wire import GeminiProtocol
