@@ -8,7 +8,7 @@ import dataclasses
 import pytest
 
 from llm_client_sync.conversation._truncate import STRATEGIES, Marker, select
-from llm_client_sync.errors import ConfigurationError, LLMClientError
+from llm_client_sync.errors import ConfigurationError, ContextWindowExceededError, LLMClientError
 
 
 def _chat(turns):
@@ -41,3 +41,17 @@ def test_unknown_strategy_message_names_the_choices_and_the_value():
         select(_chat(1), [1, 1], fixed=0, budget=10, strategy="newest_first")
     assert isinstance(info.value, LLMClientError)
     assert str(info.value) == f"truncation_strategy must be one of {STRATEGIES}, got 'newest_first'"
+
+
+def test_markers_price_can_make_the_required_messages_not_fit():
+    msgs = _chat(3)  # u0 a0 u1 a1 u2 a2, 10 tokens each; u2 + a2 (20 tokens) must stay
+    # without a marker price the newest turn fits exactly
+    assert select(msgs, [10] * 6, fixed=0, budget=20, strategy="drop_middle",
+                  marker_cost=lambda n: 0) == [Marker(4), 4, 5]
+    # a marker of 5 tokens for the dropped turns takes it over: 25 needed, 20 available
+    with pytest.raises(ContextWindowExceededError) as info:
+        select(msgs, [10] * 6, fixed=0, budget=20, strategy="drop_middle", marker_cost=lambda n: 5)
+    assert info.value.tokens_over == 5
+    assert str(info.value) == (
+        "the messages that must be kept (system message, newest user message, newest message with its tool "
+        "results) need 25 tokens but only 20 are available: 5 tokens over")
