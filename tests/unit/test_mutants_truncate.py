@@ -55,3 +55,21 @@ def test_markers_price_can_make_the_required_messages_not_fit():
     assert str(info.value) == (
         "the messages that must be kept (system message, newest user message, newest message with its tool "
         "results) need 25 tokens but only 20 are available: 5 tokens over")
+
+
+def _tool_round(cid):
+    return [{"role": "assistant", "content": None,
+             "tool_calls": [{"id": cid, "type": "function", "function": {"name": "f", "arguments": "{}"}}]},
+            {"role": "tool", "tool_call_id": cid, "content": "ok"}]
+
+
+def test_two_separate_gaps_each_pay_for_their_marker():
+    # u0 a0 u1 a1 | u2 (kept) | two tool rounds of the newest turn | a2 (kept): two runs of dropped messages
+    msgs = _chat(2) + [{"role": "user", "content": "u2"}] + _tool_round("c1") + _tool_round("c2") + [
+        {"role": "assistant", "content": "a2"}]
+    costs = [10] * len(msgs)
+    out = select(msgs, costs, fixed=0, budget=30, strategy="drop_middle", marker_cost=lambda n: 5)
+    assert out == [Marker(4), 4, Marker(4), 9]
+    with pytest.raises(ContextWindowExceededError) as info:
+        select(msgs, costs, fixed=0, budget=29, strategy="drop_middle", marker_cost=lambda n: 5)
+    assert info.value.tokens_over == 1
