@@ -77,3 +77,22 @@ def test_server_hint_overrides_status_case_insensitively():
     assert is_retryable(400, {"x-should-retry": "TRUE"}) is True
     assert is_retryable(503, {"x-should-retry": "False"}) is False
     assert is_retryable(503, {"x-should-retry": "maybe"}) is True
+
+
+def test_google_hint_only_in_the_first_32_details():
+    other = {"@type": "type.googleapis.com/google.rpc.Help"}
+    hint = {"@type": RETRY_INFO, "retryDelay": "4s"}
+    assert retry_after_seconds({}, {"error": {"details": [other] * 31 + [hint]}}) == 4.0
+    assert retry_after_seconds({}, {"error": {"details": [other] * 32 + [hint]}}) is None
+
+
+@pytest.mark.parametrize("delay, want", [({"seconds": 3}, 3.0), ({"nanos": 500_000_000}, 0.5),
+                                         ({"seconds": "2", "nanos": 250_000_000}, 2.25), ({}, None)])
+def test_google_proto_duration_with_missing_parts(delay, want):
+    assert retry_after_seconds({}, _envelope(delay)) == want
+
+
+def test_insufficient_quota_in_the_error_type_is_not_retryable():
+    assert is_retryable(429, {}, {"error": {"type": "insufficient_quota", "message": "billing"}}) is False
+    assert is_retryable(429, {}, {"error": {"code": "insufficient_quota"}}) is False
+    assert is_retryable(429, {}, {"error": {"type": "rate_limit_exceeded"}}) is True
