@@ -96,3 +96,13 @@ def test_insufficient_quota_in_the_error_type_is_not_retryable():
     assert is_retryable(429, {}, {"error": {"type": "insufficient_quota", "message": "billing"}}) is False
     assert is_retryable(429, {}, {"error": {"code": "insufficient_quota"}}) is False
     assert is_retryable(429, {}, {"error": {"type": "rate_limit_exceeded"}}) is True
+
+
+def test_retry_policy_is_an_immutable_value():
+    import dataclasses
+
+    p = RetryPolicy()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        p.max_retries = 5  # type: ignore[misc]
+    assert dataclasses.replace(p, max_retries=5) == RetryPolicy(max_retries=5) != p
+    assert hash(p) == hash(RetryPolicy())
