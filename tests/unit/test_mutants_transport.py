@@ -3,6 +3,7 @@ RetryInfo bodies at the size cap, in wrapped lists; RetryPolicy defaults and bac
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -99,8 +100,6 @@ def test_insufficient_quota_in_the_error_type_is_not_retryable():
 
 
 def test_retry_policy_is_an_immutable_value():
-    import dataclasses
-
     p = RetryPolicy()
     with pytest.raises(dataclasses.FrozenInstanceError):
         p.max_retries = 5  # type: ignore[misc]
