@@ -160,26 +160,34 @@ def _data_line(total: int) -> bytes:
     return b"data:" + b"x" * (total - 5)
 
 
-@pytest.mark.parametrize("warm", [False, True], ids=["first-read", "fast-path"])
-@pytest.mark.parametrize("end", [b"\n", b"\r\n"])
-def test_event_data_of_exactly_max_line_is_accepted(warm, end):
-    cap = 40
+def _decoder(warm: bool, cap: int) -> SSEDecoder:
+    """A decoder at its first read, or warmed by one event (LF-only reads then take the fast path)."""
     d = SSEDecoder(max_line=cap)
     if warm:
         assert d.feed(b"data: w\n\n") == [ServerSentEvent("w")]
+    return d
+
+
+both_paths = pytest.mark.parametrize("warm", [False, True], ids=["first-read", "fast-path"])
+both_ends = pytest.mark.parametrize("end", [b"\n", b"\r\n"])
+
+
+@both_paths
+@both_ends
+def test_event_data_of_exactly_max_line_is_accepted(warm, end):
+    cap = 40
+    d = _decoder(warm, cap)
     line = _data_line(cap)
     assert d.feed(line + end + end) == [ServerSentEvent("x" * (cap - 5))]
     # and again, so the counter was reset after the dispatch
     assert d.feed(line + end + end) == [ServerSentEvent("x" * (cap - 5))]
 
 
-@pytest.mark.parametrize("warm", [False, True], ids=["first-read", "fast-path"])
-@pytest.mark.parametrize("end", [b"\n", b"\r\n"])
+@both_paths
+@both_ends
 def test_event_data_over_max_line_raises_across_lines(warm, end):
     cap = 40
-    d = SSEDecoder(max_line=cap)
-    if warm:
-        d.feed(b"data: w\n\n")
+    d = _decoder(warm, cap)
     half = _data_line(cap // 2 + 1)  # each line fits, the event's data together does not
     with pytest.raises(SSELineTooLong) as info:
         d.feed(half + end + half + end + end)
