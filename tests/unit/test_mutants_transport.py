@@ -65,6 +65,7 @@ def test_hint_at_max_retry_after_is_honoured_above_it_gives_up():
     assert p.delay(0, {"retry-after": "30"}) == 30.0
     assert p.delay(0, {"retry-after": "31"}) is None
     assert RetryPolicy.hinted_delay({"retry-after-ms": "1500"}) == 1.5
+    assert p.hinted_delay({"retry-after": "2"}) == 2.0  # also through an instance
 
 
 @pytest.mark.parametrize("status, want", [(407, False), (408, True), (409, True), (410, False), (428, False),
