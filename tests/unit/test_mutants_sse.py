@@ -71,7 +71,7 @@ def splits(stream: bytes, rng: random.Random):
 
 STREAMS = [
     # LF only, several events on the fast path: no-space values, multi-line data, event types that reset
-    b": c1\n: c2\ndata:abc\ndata: two\n\nevent: ping\ndata: x\n\ndata:  spaced\n\ndata: y\ndata: z\ndata: w\n\n",
+    b": c1\n: c2\ndata:abc\ndata: two\n\nevent: ping\ndata: x\n\ndata:  spaced\n\ndata: y\ndata: z\ndata: w\n\ndata: \xff later\n\n",
     # CR-only line ends (old Mac style), a comment, id and retry that persist
     b"id: 1\rretry: 250\rdata: a\r\r: keep-alive\revent: e\rdata: b\r\rdata: c\r\r",
     # CRLF, empty data lines, a field without a colon, unknown fields, an id with NUL (ignored)
@@ -82,6 +82,8 @@ STREAMS = [
     b"data: \xff\xfe ok\n\ndata: caf\xc3\xa9\r\n\r\ndata: mix\r\ndata: ed\n\rdata: lost",
     # a stream that starts with blank lines and then a BOM-like prefix that is NOT at the start
     b"\n\r\n" + BOM + b"data: not a bom\n\ndata: real\n\n",
+    # LF-only, starting with blank lines (the first read has no CR)
+    b"\n\ndata: lead\n\n",
     # retry values that are not ASCII digits are ignored
     "retry: 12x\nretry: -5\nretry: \u0661\u0662\nretry: \u00b2\ndata: r\n\nretry: 7\ndata: s\n\n".encode(),
 ]
