@@ -251,3 +251,10 @@ def test_unterminated_line_over_max_line_raises_on_the_cr_path():
         d.feed(b": a\r" + _data_line(31))
     assert not d.pending
     assert d.feed(b"data: b\r\r") == [ServerSentEvent("b")]
+
+
+def test_flush_resets_the_event_data_count():
+    d = SSEDecoder(max_line=40)
+    d.feed(b"data: w\n\ndata: partial\n")
+    d.flush()
+    assert d.feed(_data_line(40) + b"\n\n") == [ServerSentEvent("x" * 35)]
