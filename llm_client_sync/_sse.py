@@ -206,6 +206,6 @@ class SSEDecoder:
             if "\0" not in value:
                 self._id = value
         elif name == "retry":
-            if value.isdigit():
+            if value.isascii() and value.isdigit():  # str.isdigit() alone accepts "²", which int() rejects
                 self._retry = int(value)
         return None
