@@ -90,7 +90,7 @@ def select(messages: Sequence[Mapping[str, Any]], costs: Sequence[int], *, fixed
         raise ConfigurationError(f"truncation_strategy must be one of {STRATEGIES}, got {strategy!r}")
     blocks = blocks_of(messages)
     cost = [sum(costs[i] for i in block) for block in blocks]
-    required, units = _drop_order(messages, blocks, strategy)
+    _, units = _drop_order(messages, blocks, strategy)
     gaps = _Gaps([len(block) for block in blocks], marker_cost if strategy == "drop_middle" else None)
     current = fixed + sum(cost)
     for unit in units:
@@ -100,8 +100,8 @@ def select(messages: Sequence[Mapping[str, Any]], costs: Sequence[int], *, fixed
             gaps.drop(b)
             current -= cost[b]
     if current + gaps.cost > budget:
-        need = fixed + sum(cost[b] for b in required)
-        over = max(need, current + gaps.cost) - budget
+        # every droppable unit is gone: what is left is the required messages (and their markers)
+        over = current + gaps.cost - budget
         raise ContextWindowExceededError(
             f"the messages that must be kept (system message, newest user message, newest message with "
             f"its tool results) need {over + budget} tokens but only {budget} are available: "
