@@ -62,3 +62,28 @@ def serving(server: Any) -> Iterator[Any]:
         server.shutdown()
         server.server_close()
         thread.join(5)
+
+
+class TrackedStream:
+    """Wraps a stream for adapter tests: records when (and whether) an adapter closed it."""
+
+    def __init__(self, stream) -> None:
+        import threading
+
+        self.stream = stream
+        self.closed = threading.Event()
+        self.closed_at: float | None = None
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        return next(self.stream)
+
+    def close(self) -> None:
+        import time
+
+        if self.closed_at is None:
+            self.closed_at = time.monotonic()
+        self.closed.set()
+        self.stream.close()

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from support import require_service
+from support import TrackedStream, require_service
 
 from llm_client_sync.providers.openai import OpenAIProvider
 from llm_client_sync.testing import MockOpenAIServer
@@ -49,21 +49,6 @@ class TrackingProvider:
         self.streams.append(s)
         return s
 
-
-class TrackedStream:
-    def __init__(self, stream) -> None:
-        self.stream = stream
-        self.closed = threading.Event()
-
-    def __iter__(self):
-        return self
-
-    def __next__(self):
-        return next(self.stream)
-
-    def close(self) -> None:
-        self.closed.set()
-        self.stream.close()
 
 
 @pytest.fixture(scope="module")

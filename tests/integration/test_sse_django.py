@@ -10,6 +10,7 @@ import threading
 import time
 
 import pytest
+from support import TrackedStream
 import requests
 
 from llm_client_sync._sse import SSEDecoder
@@ -24,24 +25,6 @@ from llm_client_sync.testing import MockOpenAIServer  # noqa: E402
 WORDS = re.compile(r"\S+\s*|\s+")
 STATE: dict = {}
 
-
-class TrackedStream:
-    def __init__(self, stream) -> None:
-        self.stream = stream
-        self.closed = threading.Event()
-        self.closed_at: float | None = None
-
-    def __iter__(self):
-        return self
-
-    def __next__(self):
-        return next(self.stream)
-
-    def close(self) -> None:
-        if self.closed_at is None:
-            self.closed_at = time.monotonic()
-        self.closed.set()
-        self.stream.close()
 
 
 def stream_view(request):

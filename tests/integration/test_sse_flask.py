@@ -9,6 +9,7 @@ import threading
 import time
 
 import pytest
+from support import TrackedStream
 import requests
 
 from llm_client_sync._sse import SSEDecoder
@@ -22,26 +23,6 @@ from llm_client_sync.testing import MockOpenAIServer  # noqa: E402
 
 WORDS = re.compile(r"\S+\s*|\s+")  # how the local server cuts text into chunks
 
-
-class TrackedStream:
-    """Wraps the provider's Stream and records when (and whether) the adapter closed it."""
-
-    def __init__(self, stream) -> None:
-        self.stream = stream
-        self.closed = threading.Event()
-        self.closed_at: float | None = None
-
-    def __iter__(self):
-        return self
-
-    def __next__(self):
-        return next(self.stream)
-
-    def close(self) -> None:
-        if self.closed_at is None:
-            self.closed_at = time.monotonic()
-        self.closed.set()
-        self.stream.close()
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ import re
 import threading
 
 import pytest
+from support import TrackedStream
 
 from llm_client_sync.streaming import WebSocketAdapter
 
@@ -20,21 +21,6 @@ from llm_client_sync.testing import MockOpenAIServer  # noqa: E402
 
 WORDS = re.compile(r"\S+\s*|\s+")
 
-
-class TrackedStream:
-    def __init__(self, stream) -> None:
-        self.stream = stream
-        self.closed = threading.Event()
-
-    def __iter__(self):
-        return self
-
-    def __next__(self):
-        return next(self.stream)
-
-    def close(self) -> None:
-        self.closed.set()
-        self.stream.close()
 
 
 @pytest.fixture
