@@ -299,3 +299,19 @@ def test_never_policy_still_flushes_every_line(tmp_path, monkeypatch):
     assert path.read_bytes().endswith(json.dumps(rec(0), separators=(",", ":")).encode() + b"\n")
     ck.close()
     assert calls == []
+
+
+def test_warnings_go_to_the_batch_logger(tmp_path, caplog):
+    path = tmp_path / "c.jsonl"
+    with caplog.at_level(logging.WARNING):
+        ck, _ = load(path, [line(rec(0)), b"bad\n", b'{"ind'])
+        ck.close()
+    assert {r.name for r in caplog.records} == {"llm_client_sync.batch"}
+
+
+def test_the_documented_index_gap_is_two_to_the_twentieth(tmp_path):
+    gap = 1 << 20  # the documented bound, not the module's variable
+    ck, offsets = load(tmp_path / "c.jsonl", [line(rec(gap + 1))])
+    with ck:
+        assert ck.dropped == [(offsets[0], f"index {gap + 1} is far beyond the 0 records before it")]
+
