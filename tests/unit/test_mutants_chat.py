@@ -415,3 +415,10 @@ def test_a_null_delta_is_an_empty_one():
     acc = ChatAccumulator(PROFILE)
     assert kinds(feed(acc, chunk({"index": 0, "delta": None, "finish_reason": "stop"}))) == []
     assert acc.result().choices[0].finish_reason == "stop" and acc.result().content == ""
+
+
+def test_a_new_object_after_one_sent_in_fragments_opens_a_second_call():
+    acc = ChatAccumulator(PROFILE)
+    feed(acc, chunk(ch(tool_calls=[tc(name="f", arguments='{"a"')])), chunk(ch(tool_calls=[tc(arguments=": 1}")])),
+         chunk(ch(tool_calls=[tc(arguments='{"b": 2}')])))
+    assert [(c.name, dict(c.arguments)) for c in acc.result().tool_calls] == [("f", {"a": 1}), ("f", {"b": 2})]
