@@ -4,6 +4,7 @@ repair reports (written to kill the mutants mutmut left alive in ``batch/checkpo
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -319,7 +320,5 @@ def test_the_documented_index_gap_is_two_to_the_twentieth(tmp_path):
 
 def test_the_fingerprint_is_blake2b_of_the_compact_sorted_utf8_json():
     # the value is stored in checkpoints: it must not change between versions (a resume would rerun everything)
-    import hashlib
-
     expected = hashlib.blake2b('{"a":[1,2],"b":"é"}'.encode("utf-8"), digest_size=8).hexdigest()
     assert fingerprint({"b": "é", "a": [1, 2]}) == expected
