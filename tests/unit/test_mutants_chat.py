@@ -380,7 +380,7 @@ def test_malformed_tool_fragments_are_stream_errors_naming_the_field(fragment, n
     acc = ChatAccumulator(PROFILE)
     with pytest.raises(StreamError) as info:
         feed(acc, chunk(ch(tool_calls=[fragment])))
-    assert needle in str(info.value)
+    assert f"{needle} must be" in str(info.value)
 
 
 @pytest.mark.parametrize("delta, needle", [
@@ -394,7 +394,7 @@ def test_malformed_delta_fields_are_stream_errors_naming_the_field(delta, needle
     acc = ChatAccumulator(PROFILE)
     with pytest.raises(StreamError) as info:
         feed(acc, chunk({"index": 0, "delta": delta}))
-    assert needle in str(info.value)
+    assert f"{needle} must be" in str(info.value)
 
 
 @pytest.mark.parametrize("choices, needle", [
@@ -408,7 +408,7 @@ def test_malformed_choices_are_stream_errors_naming_the_field(choices, needle):
     acc = ChatAccumulator(PROFILE)
     with pytest.raises(StreamError) as info:
         feed(acc, {"id": "x", "model": "m", "choices": choices})
-    assert needle in str(info.value)
+    assert f"{needle} must be" in str(info.value)
 
 
 def test_a_null_delta_is_an_empty_one():
@@ -422,3 +422,20 @@ def test_a_new_object_after_one_sent_in_fragments_opens_a_second_call():
     feed(acc, chunk(ch(tool_calls=[tc(name="f", arguments='{"a"')])), chunk(ch(tool_calls=[tc(arguments=": 1}")])),
          chunk(ch(tool_calls=[tc(arguments='{"b": 2}')])))
     assert [(c.name, dict(c.arguments)) for c in acc.result().tool_calls] == [("f", {"a": 1}), ("f", {"b": 2})]
+
+
+def test_digit_string_indexes_keep_interleaved_calls_apart():
+    acc = ChatAccumulator(PROFILE)
+    feed(acc, chunk(ch(tool_calls=[tc("0", name="f", arguments='{"a": ')])),
+         chunk(ch(tool_calls=[tc("1", name="f", arguments='{"b": 2}')])),
+         chunk(ch(tool_calls=[tc("0", arguments="1}")])))
+    assert [dict(c.arguments) for c in acc.result().tool_calls] == [{"a": 1}, {"b": 2}]
+
+
+def test_a_late_id_whose_first_suffix_is_taken_gets_a_second_suffix():
+    acc = ChatAccumulator(PROFILE)
+    feed(acc, chunk(ch(tool_calls=[tc(0, name="f", arguments="{}")])))
+    s0 = acc.result().tool_calls[0].id
+    feed(acc, chunk(ch(tool_calls=[tc(1, f"{s0}_2", "g", "{}")])), chunk(ch(tool_calls=[tc(2, name="h")])),
+         chunk(ch(tool_calls=[tc(2, s0, arguments="{}")])))
+    assert [c.id for c in acc.result().tool_calls] == [s0, f"{s0}_2", f"{s0}_2_2"]

@@ -322,3 +322,25 @@ def test_the_fingerprint_is_blake2b_of_the_compact_sorted_utf8_json():
     # the value is stored in checkpoints: it must not change between versions (a resume would rerun everything)
     expected = hashlib.blake2b('{"a":[1,2],"b":"é"}'.encode("utf-8"), digest_size=8).hexdigest()
     assert fingerprint({"b": "é", "a": [1, 2]}) == expected
+
+
+@pytest.mark.parametrize("content", [b"x", b"{"])
+def test_a_one_byte_file_is_read_not_overwritten(tmp_path, content):
+    path = tmp_path / "c.jsonl"
+    path.write_bytes(content)
+    if content == b"x":  # not ours: refused untouched
+        with pytest.raises(ConfigurationError, match="no header line"):
+            Checkpoint(path).open({})
+        assert path.read_bytes() == content
+    else:  # the first byte of our header: a crash at creation, started again
+        Checkpoint(path).open({}).close()
+        assert path.read_bytes() == b'{"llm_client_sync_batch":1}\n'
+
+
+def test_sync_before_open_and_after_close_does_nothing(tmp_path):
+    ck = Checkpoint(tmp_path / "c.jsonl")
+    ck.sync()
+    ck.close()
+    ck.open({}).close()
+    ck.sync()
+    assert (tmp_path / "c.jsonl").read_bytes() == b'{"llm_client_sync_batch":1}\n'
