@@ -344,3 +344,14 @@ def test_sync_before_open_and_after_close_does_nothing(tmp_path):
     ck.open({}).close()
     ck.sync()
     assert (tmp_path / "c.jsonl").read_bytes() == b'{"llm_client_sync_batch":1}\n'
+
+
+def test_reopening_an_intact_file_repairs_and_logs_nothing(tmp_path, caplog):
+    path = tmp_path / "c.jsonl"
+    with Checkpoint(path).open({}) as ck:
+        ck.append(rec(0))
+    before = path.read_bytes()
+    with caplog.at_level(logging.DEBUG, logger="llm_client_sync.batch"):
+        with Checkpoint(path).open({}) as ck:
+            assert ck.repaired_bytes == 0 and ck.dropped == [] and ck.loaded == 1
+    assert caplog.records == [] and path.read_bytes() == before
