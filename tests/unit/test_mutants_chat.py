@@ -375,6 +375,7 @@ def test_a_call_without_extra_content_has_none():
     ({"index": 0, "function": {"arguments": 5}}, "tool_calls[].function.arguments"),
     ({"index": 0, "extra_content": "x", "function": {"name": "f"}}, "tool_calls[].extra_content"),
     ("not a call", "delta.tool_calls[]"),
+    ({"index": "first", "function": {"name": "f"}}, "tool_calls[].index"),
 ])
 def test_malformed_tool_fragments_are_stream_errors_naming_the_field(fragment, needle):
     acc = ChatAccumulator(PROFILE)
@@ -439,3 +440,11 @@ def test_a_late_id_whose_first_suffix_is_taken_gets_a_second_suffix():
     feed(acc, chunk(ch(tool_calls=[tc(1, f"{s0}_2", "g", "{}")])), chunk(ch(tool_calls=[tc(2, name="h")])),
          chunk(ch(tool_calls=[tc(2, s0, arguments="{}")])))
     assert [c.id for c in acc.result().tool_calls] == [s0, f"{s0}_2", f"{s0}_2_2"]
+
+
+def test_a_chunk_without_choices_is_accepted():
+    acc = ChatAccumulator(PROFILE)
+    feed(acc, chunk(ch(content="a", finish="stop")))
+    events = feed(acc, {"id": "chatcmpl-1", "model": "m", "usage": {"prompt_tokens": 1, "completion_tokens": 1,
+                                                                   "total_tokens": 2}})
+    assert [e.type for e in events] == [E.USAGE] and acc.result().content == "a"

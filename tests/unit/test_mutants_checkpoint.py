@@ -329,8 +329,9 @@ def test_a_one_byte_file_is_read_not_overwritten(tmp_path, content):
     path = tmp_path / "c.jsonl"
     path.write_bytes(content)
     if content == b"x":  # not ours: refused untouched
-        with pytest.raises(ConfigurationError, match="no header line"):
+        with pytest.raises(ConfigurationError) as info:
             Checkpoint(path).open({})
+        assert str(info.value).startswith(f"{path} is not a llm_client_sync batch checkpoint (no header line); ")
         assert path.read_bytes() == content
     else:  # the first byte of our header: a crash at creation, started again
         Checkpoint(path).open({}).close()
