@@ -156,7 +156,8 @@ def test_the_repair_warning_lists_five_places_and_counts_the_rest(tmp_path, capl
         ck.close()
     msg = caplog.records[-1].getMessage()
     assert "removed 7 damaged record(s)" in msg and "and 2 more" in msg and "kept 1 good ones" in msg
-    assert f"byte {offsets[5]}: not JSON" in msg and f"byte {offsets[6]}" not in msg
+    where = ", ".join(f"byte {o}: not JSON (JSONDecodeError)" for o in offsets[1:6])
+    assert f"({where} and 2 more)" in msg and f"byte {offsets[6]}" not in msg
 
 
 def test_five_damaged_records_have_no_more_clause(tmp_path, caplog):
@@ -356,3 +357,12 @@ def test_reopening_an_intact_file_repairs_and_logs_nothing(tmp_path, caplog):
         with Checkpoint(path).open({}) as ck:
             assert ck.repaired_bytes == 0 and ck.dropped == [] and ck.loaded == 1
     assert caplog.records == [] and path.read_bytes() == before
+
+
+def test_a_torn_header_is_reported_with_its_size(tmp_path, caplog):
+    path = tmp_path / "c.jsonl"
+    path.write_bytes(b'{"llm_client_sync_b')
+    with caplog.at_level(logging.WARNING, logger="llm_client_sync.batch"):
+        Checkpoint(path).open({}).close()
+    assert [r.getMessage() for r in caplog.records] == [
+        f"checkpoint {path} held only a torn header (19 bytes): starting it again"]
