@@ -448,3 +448,11 @@ def test_a_chunk_without_choices_is_accepted():
     events = feed(acc, {"id": "chatcmpl-1", "model": "m", "usage": {"prompt_tokens": 1, "completion_tokens": 1,
                                                                    "total_tokens": 2}})
     assert [e.type for e in events] == [E.USAGE] and acc.result().content == "a"
+
+
+@pytest.mark.parametrize("field", ["id", "model"])
+def test_a_first_chunk_with_a_non_string_id_or_model_names_the_field(field):
+    acc = ChatAccumulator(PROFILE)
+    with pytest.raises(StreamError) as info:
+        feed(acc, {**chunk(ch(content="a")), field: 5})
+    assert f"malformed stream event ({field} must be str or null" in str(info.value)

@@ -366,3 +366,26 @@ def test_a_torn_header_is_reported_with_its_size(tmp_path, caplog):
         Checkpoint(path).open({}).close()
     assert [r.getMessage() for r in caplog.records] == [
         f"checkpoint {path} held only a torn header (19 bytes): starting it again"]
+
+
+def test_refusals_quote_the_first_line_and_the_versions(tmp_path):
+    path = tmp_path / "c.jsonl"
+    first = b'{"other_program": "' + b"v" * 100 + b'"}'
+    path.write_bytes(first + b"\n")
+    with pytest.raises(ConfigurationError) as info:
+        Checkpoint(path).open({})
+    assert str(info.value).startswith(f"{path} is not a llm_client_sync batch checkpoint (first line {first[:60]!r}); ")
+    path.write_bytes(b'{"llm_client_sync_batch": 2}\n')
+    with pytest.raises(ConfigurationError) as info:
+        Checkpoint(path).open({})
+    assert str(info.value).startswith(f"{path} has checkpoint format 2, which is not supported (expected 1); ")
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="counts open files through /proc")
+def test_closing_releases_every_file(tmp_path):
+    before = len(os.listdir("/proc/self/fd"))
+    ck = Checkpoint(tmp_path / "c.jsonl").open({})
+    ck.append(rec(0))
+    assert ck.read(0)["index"] == 0
+    ck.close()
+    assert len(os.listdir("/proc/self/fd")) == before
