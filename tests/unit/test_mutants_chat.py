@@ -456,3 +456,13 @@ def test_a_first_chunk_with_a_non_string_id_or_model_names_the_field(field):
     with pytest.raises(StreamError) as info:
         feed(acc, {**chunk(ch(content="a")), field: 5})
     assert f"malformed stream event ({field} must be str or null" in str(info.value)
+
+
+def test_a_call_reported_ended_is_never_changed_afterwards():
+    acc = ChatAccumulator(PROFILE)
+    events = feed(acc, chunk(ch(tool_calls=[tc(name="f", arguments='{"a": 1}')])), chunk(ch(finish="tool_calls")),
+                  chunk(ch(tool_calls=[tc(arguments="[1]")])))
+    ended = [e.data for e in events if e.type is E.TOOL_CALL_END]
+    calls = acc.result().tool_calls
+    assert len(ended) == 1 and calls[0] == ended[0]
+    assert len(calls) == 2 and calls[1].raw_arguments == "[1]"

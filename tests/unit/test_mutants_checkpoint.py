@@ -341,6 +341,7 @@ def test_a_one_byte_file_is_read_not_overwritten(tmp_path, content):
 
 def test_sync_before_open_and_after_close_does_nothing(tmp_path):
     ck = Checkpoint(tmp_path / "c.jsonl")
+    assert ck.header == {} and ck.loaded == 0
     ck.sync()
     ck.close()
     ck.open({}).close()
