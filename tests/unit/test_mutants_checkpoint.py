@@ -269,8 +269,9 @@ def test_a_header_longer_than_the_first_read_is_refused(tmp_path):
 
 
 def test_an_unknown_fsync_policy_is_refused():
-    with pytest.raises(ConfigurationError, match="fsync must be one of"):
+    with pytest.raises(ConfigurationError) as info:
         Checkpoint("unused.jsonl", fsync="sometimes")
+    assert str(info.value) == "fsync must be one of ('always', 'interval', 'never'), got 'sometimes'"
 
 
 def test_the_interval_is_measured_from_the_last_sync(tmp_path, monkeypatch):
@@ -379,7 +380,8 @@ def test_refusals_quote_the_first_line_and_the_versions(tmp_path):
     path.write_bytes(b'{"llm_client_sync_batch": 2}\n')
     with pytest.raises(ConfigurationError) as info:
         Checkpoint(path).open({})
-    assert str(info.value).startswith(f"{path} has checkpoint format 2, which is not supported (expected 1); ")
+    assert str(info.value) == (f"{path} has checkpoint format 2, which is not supported (expected 1); pass another "
+                               "checkpoint path, or delete this file to start over (it was left untouched)")
 
 
 @pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="counts open files through /proc")
@@ -390,3 +392,22 @@ def test_closing_releases_every_file(tmp_path):
     assert ck.read(0)["index"] == 0
     ck.close()
     assert len(os.listdir("/proc/self/fd")) == before
+
+
+def test_a_line_one_byte_past_the_bound_loses_no_neighbour(tmp_path, monkeypatch):
+    bound = len(line(rec(0)))
+    monkeypatch.setattr(ckmod, "MAX_LINE", bound)
+    ck, offsets = load(tmp_path / "c.jsonl", [line(rec(0)), b"y" * (bound + 1) + b"\n", line(rec(1)), line(rec(2))])
+    with ck:
+        assert ck.dropped == [(offsets[1], f"a line longer than {bound} bytes")]
+        assert [ck.state(i) for i in range(3)] == [OK, OK, OK]
+
+
+def test_a_repeated_success_line_wins_as_the_latest(tmp_path):
+    path = tmp_path / "c.jsonl"
+    with Checkpoint(path).open({}) as ck:
+        ck.append(rec(0))
+        ck.append(rec(0, attempts=3, result={"content": "second"}))
+        assert ck.attempts(0) == 3 and ck.read(0)["result"] == {"content": "second"}
+    with Checkpoint(path).open({}) as ck:
+        assert ck.attempts(0) == 3 and ck.read(0)["result"] == {"content": "second"}
