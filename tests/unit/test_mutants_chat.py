@@ -466,3 +466,10 @@ def test_a_call_reported_ended_is_never_changed_afterwards():
     calls = acc.result().tool_calls
     assert len(ended) == 1 and calls[0] == ended[0]
     assert len(calls) == 2 and calls[1].raw_arguments == "[1]"
+
+
+def test_a_fragment_without_function_opens_the_call_by_id():
+    acc = ChatAccumulator(PROFILE)
+    feed(acc, chunk(ch(tool_calls=[{"index": 0, "id": "c9", "type": "function"}])),
+         chunk(ch(tool_calls=[tc(0, name="f", arguments="{}")])))
+    assert [(c.id, c.name) for c in acc.result().tool_calls] == [("c9", "f")]
