@@ -163,10 +163,12 @@ def test_the_repair_warning_lists_five_places_and_counts_the_rest(tmp_path, capl
 def test_five_damaged_records_have_no_more_clause(tmp_path, caplog):
     path = tmp_path / "c.jsonl"
     with caplog.at_level(logging.WARNING, logger="llm_client_sync.batch"):
-        ck, _ = load(path, [b"bad\n"] * 5)
+        ck, offsets = load(path, [b"bad\n"] * 5)
         ck.close()
     msg = caplog.records[-1].getMessage()
-    assert "removed 5 damaged" in msg and "more" not in msg
+    where = ", ".join(f"byte {o}: not JSON (JSONDecodeError)" for o in offsets)
+    assert msg == (f"checkpoint {path}: removed 5 damaged record(s) ({where}); kept 0 good ones; the damaged items "
+                   "run again")
 
 
 def test_queries_on_items_never_recorded(tmp_path):
@@ -411,3 +413,14 @@ def test_a_repeated_success_line_wins_as_the_latest(tmp_path):
         assert ck.attempts(0) == 3 and ck.read(0)["result"] == {"content": "second"}
     with Checkpoint(path).open({}) as ck:
         assert ck.attempts(0) == 3 and ck.read(0)["result"] == {"content": "second"}
+
+
+def test_the_default_interval_is_one_second(tmp_path, monkeypatch):
+    now = [0.0]
+    calls = []
+    ck = Checkpoint(tmp_path / "c.jsonl", clock=lambda: now[0]).open({})
+    monkeypatch.setattr(os, "fsync", lambda fd: calls.append(fd))
+    now[0] = 1.0
+    ck.append(rec(0))
+    assert len(calls) == 1
+    ck.close()
