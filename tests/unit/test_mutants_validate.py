@@ -3,6 +3,8 @@ the behaviour tests in test_tools_validate*.py: each asserts the exact problems 
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from llm_client_sync.tools._validate import MAX_DEPTH, SchemaError, check_schema, validate
@@ -400,3 +402,38 @@ def test_a_large_value_with_a_fraction_is_not_a_multiple_of_one():
     assert validate(1e9, {"multipleOf": 1}) == []
     assert validate(19.99, {"multipleOf": 0.01}) == []
     assert validate(4.35, {"multipleOf": 0.05}) == []
+
+
+@pytest.mark.parametrize("keyword", [
+    "$schema", "$id", "$comment", "$anchor", "title", "description", "default", "examples", "deprecated",
+    "readOnly", "writeOnly", "format", "contentEncoding", "contentMediaType", "contentSchema",
+    "discriminator", "strict", "nullable",
+])
+def test_annotation_keywords_are_accepted_and_change_nothing(keyword):
+    check_schema({keyword: "x", "type": "integer"})
+    assert validate(1, {keyword: "x", "type": "integer"}) == []
+    assert validate("1", {keyword: "x", "type": "integer"}) == ["arguments: expected integer, got string '1'"]
+
+
+@pytest.mark.parametrize("schema", [
+    {"required": ["a"]}, {"minProperties": 1}, {"maxProperties": 1}, {"dependentRequired": {"a": ["b"]}},
+    {"minItems": 1}, {"maxItems": 1}, {"uniqueItems": True}, {"contains": {}, "minContains": 1},
+    {"contains": {}, "maxContains": 1}, {"minLength": 1}, {"maxLength": 1}, {"minimum": 1}, {"maximum": 1},
+    {"exclusiveMinimum": 1}, {"exclusiveMaximum": 1}, {"enum": [1]}, {"const": 1},
+    {"dependentSchemas": {"a": {}}}, {"propertyNames": {}}, {"if": {}, "then": {}, "else": {}},
+    {"allOf": [{}]}, {"oneOf": [{}]}, {"definitions": {"A": {}}, "$ref": "#/definitions/A"},
+])
+def test_enforced_keywords_are_accepted_by_check_schema(schema):
+    check_schema(schema)
+
+
+def test_subschemas_under_every_keyword_are_checked():
+    for key in ("patternProperties", "$defs", "definitions", "dependentSchemas"):
+        with pytest.raises(SchemaError, match=re.escape(f"#/{key}/a: unsupported")):
+            check_schema({key: {"a": {"bogus": 1}}})
+    for key in ("allOf", "anyOf", "oneOf", "prefixItems"):
+        with pytest.raises(SchemaError, match=f"#/{key}/0: unsupported"):
+            check_schema({key: [{"bogus": 1}]})
+    for key in ("additionalProperties", "items", "not", "if", "then", "else", "contains", "propertyNames"):
+        with pytest.raises(SchemaError, match=f"#/{key}: unsupported"):
+            check_schema({key: {"bogus": 1}})
