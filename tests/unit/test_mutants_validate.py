@@ -437,3 +437,57 @@ def test_subschemas_under_every_keyword_are_checked():
     for key in ("additionalProperties", "items", "not", "if", "then", "else", "contains", "propertyNames"):
         with pytest.raises(SchemaError, match=f"#/{key}: unsupported"):
             check_schema({key: {"bogus": 1}})
+
+
+def test_the_documented_depth_limit_is_one_hundred_levels():
+    def nest(n):
+        value: object = 0
+        for _ in range(n):
+            value = [value]
+        return value
+    assert validate(nest(100), {}) == []
+    assert validate(nest(101), {}) == ["arguments: nested deeper than 100 levels"]
+
+
+@pytest.mark.parametrize("kind", ["string", "integer", "number", "boolean", "null", "array", "object"])
+def test_every_json_type_name_is_a_valid_schema_type(kind):
+    check_schema({"type": kind})
+    check_schema({"type": [kind]})
+
+
+def test_check_schema_messages_in_full():
+    with pytest.raises(SchemaError) as info:
+        check_schema({"frobnicate": 1})
+    assert str(info.value) == (
+        "#: unsupported JSON Schema keyword(s) ['frobnicate']; tool arguments are validated before the "
+        "function runs, so the schema may only use keywords that are enforced (see "
+        "llm_client_sync.tools._validate)")
+    schema: dict = {}
+    for _ in range(MAX_DEPTH + 1):
+        schema = {"not": schema}
+    with pytest.raises(SchemaError) as info:
+        check_schema(schema)
+    assert str(info.value) == "#" + "/not" * (MAX_DEPTH + 1) + f": schema nested deeper than {MAX_DEPTH} levels"
+    with pytest.raises(SchemaError) as info:
+        check_schema({"x-ok": 1, "properties": {"a": 3}})
+    assert str(info.value) == "#/properties/a: a schema must be an object or a boolean, got int"
+
+
+@pytest.mark.parametrize("wrap", [
+    lambda s: {"properties": {"a": s}},
+    lambda s: {"$defs": {"a": s}},
+    lambda s: {"allOf": [s]},
+    lambda s: {"prefixItems": [s]},
+])
+def test_schema_depth_counts_one_level_per_map_or_list_keyword(wrap):
+    schema: object = {}
+    for _ in range(MAX_DEPTH):
+        schema = wrap(schema)
+    check_schema(schema)
+    with pytest.raises(SchemaError, match=f"nested deeper than {MAX_DEPTH} levels$"):
+        check_schema(wrap(schema))
+
+
+def test_a_broken_ref_message_in_full():
+    assert validate(1, {"$ref": "#/$defs/Missing"}) == [
+        "arguments: the tool's schema is invalid (#/$ref: '#/$defs/Missing' does not resolve)"]
