@@ -491,3 +491,59 @@ def test_schema_depth_counts_one_level_per_map_or_list_keyword(wrap):
 def test_a_broken_ref_message_in_full():
     assert validate(1, {"$ref": "#/$defs/Missing"}) == [
         "arguments: the tool's schema is invalid (#/$ref: '#/$defs/Missing' does not resolve)"]
+
+
+def test_value_nesting_is_measured_on_every_branch():
+    def nest(n):
+        value: object = 0
+        for _ in range(n):
+            value = [value]
+        return value
+    assert validate([nest(MAX_DEPTH), 0], {}) == [f"arguments: nested deeper than {MAX_DEPTH} levels"]
+    assert validate({"a": nest(MAX_DEPTH), "b": "x"}, {}) == [f"arguments: nested deeper than {MAX_DEPTH} levels"]
+
+
+def test_schema_nesting_exactly_at_the_limit_is_validated():
+    schema: dict = {"type": "string"}
+    for _ in range(MAX_DEPTH):
+        schema = {"allOf": [schema]}
+    assert validate(1, schema) == ["arguments: expected string, got integer 1"]
+    assert validate(1, {"allOf": [schema]}) == [f"arguments: nested deeper than {MAX_DEPTH} levels"]
+
+
+def test_a_false_schema_message():
+    assert validate({"x": 1}, {"properties": {"x": False}}) == ["x: no value is allowed here"]
+
+
+def test_an_empty_any_of_or_one_of_matches_nothing_without_detail():
+    assert validate(1, {"anyOf": []}) == ["arguments: 1 matches none of the allowed shapes"]
+    assert validate(1, {"oneOf": []}) == ["arguments: 1 matches none of the allowed shapes"]
+
+
+def test_one_of_failure_detail_shows_two_problems_of_the_first_branch():
+    schema = {"oneOf": [{"allOf": [{"minimum": 10}, {"maximum": 0}, {"multipleOf": 7}]}, {"type": "null"}]}
+    assert validate(5, schema) == [
+        "arguments: 5 matches none of the allowed shapes (first: arguments: 5 breaks minimum 10; "
+        "arguments: 5 breaks maximum 0)"]
+
+
+def test_comparing_containers_with_scalars_is_simply_unequal():
+    assert validate([1], {"enum": [1]}) == ["arguments: [1] is not one of [1]"]
+    assert validate(1, {"const": [1]}) == ["arguments: must be [1]"]
+    assert validate({"a": 1}, {"const": 1}) == ["arguments: must be 1"]
+    assert validate(1, {"enum": [{"a": 1}]}) == ["arguments: 1 is not one of [{'a': 1}]"]
+
+
+class _Loop:
+    def __repr__(self) -> str:
+        return repr(self)
+
+
+def test_a_value_whose_repr_recurses_is_named_by_its_type():
+    assert validate(_Loop(), {"type": "string"}) == ["arguments: expected string, got _Loop <_Loop>"]
+
+
+def test_a_value_one_character_too_long_is_shortened():
+    value = "y" * 59  # repr is 61 characters
+    assert validate(value, {"type": "integer"}) == [
+        "arguments: expected integer, got string " + repr(value)[:57] + "..."]
