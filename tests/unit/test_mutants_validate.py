@@ -547,3 +547,8 @@ def test_a_value_one_character_too_long_is_shortened():
     value = "y" * 59  # repr is 61 characters
     assert validate(value, {"type": "integer"}) == [
         "arguments: expected integer, got string " + repr(value)[:57] + "..."]
+
+
+def test_an_unexpected_property_message_lists_every_allowed_name():
+    schema = {"properties": {"a": {}, "b": {}}, "additionalProperties": False}
+    assert validate({"c": 1}, schema) == ["c: unexpected property (allowed: a, b)"]
