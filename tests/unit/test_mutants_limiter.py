@@ -333,3 +333,35 @@ def test_snapshot_of_a_fresh_limiter():
     lim = make(Clock(), rpm=10)
     assert lim.snapshot() == {"paused_for": 0.0, "waiting": 0,
                               "requests": {"limit": 10, "burst": 10, "level": 10.0, "window_spent": 0.0}}
+
+
+def test_an_old_entry_that_frees_exactly_enough_is_the_one_waited_for():
+    clock = Clock()
+    lim = make(clock, tpm=100)
+    lim.acquire(40)
+    clock.now = 10.0
+    lim.acquire(40)
+    clock.now = 20.0
+    lim.acquire(60)  # over by exactly 40: the t=0 entry is enough
+    assert clock.now == pytest.approx(60.0)
+
+
+def test_an_old_entry_one_token_short_is_not_enough():
+    clock = Clock()
+    lim = make(clock, tpm=100)
+    lim.acquire(40)
+    clock.now = 10.0
+    lim.acquire(40)
+    clock.now = 20.0
+    lim.acquire(61)  # over by 41: the t=10 entry must leave too, in one sleep (no early wake-up)
+    assert clock.now == pytest.approx(70.0)
+    assert clock.slept == [pytest.approx(50.0)]
+
+
+def test_settling_exactly_one_window_after_the_grant_changes_no_window():
+    clock = Clock()
+    lim = make(clock, tpm=100)
+    res = lim.acquire(50)
+    clock.now = 60.0
+    lim.settle(res, 80)
+    assert tokens(lim)["window_spent"] == 0
