@@ -3,6 +3,8 @@ survived test_rate_limit.py: bucket refill, window ledger, settle/restamp, heade
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 from llm_client_sync.errors import ConfigurationError, RateLimitTimeoutError
@@ -367,3 +369,36 @@ def test_settling_exactly_one_window_after_the_grant_changes_no_window():
     clock.now = 60.0
     lim.settle(res, 80)
     assert tokens(lim)["window_spent"] == 0
+
+
+def test_a_bad_timeout_names_the_argument():
+    with pytest.raises(ConfigurationError) as info:
+        make(Clock(), rpm=1).acquire(timeout=-1)
+    assert str(info.value) == "timeout must be a finite number >= 0, got int -1"
+
+
+def test_a_zero_timeout_behind_a_waiting_caller_fails_at_once():
+    clock = Clock()
+    clock.now = 1000.0
+    entered, gate = threading.Event(), threading.Event()
+
+    def gated_sleep(seconds: float) -> None:
+        entered.set()
+        gate.wait(5)
+        clock.sleep(seconds)
+
+    lim = RateLimiter(RateLimit(rpm=1), clock=clock, sleep=gated_sleep)
+    lim.acquire()  # the only slot
+    head = threading.Thread(target=lim.acquire)
+    head.start()
+    try:
+        assert entered.wait(5)  # the head of the queue is asleep, waiting for the slot
+        with pytest.raises(RateLimitTimeoutError) as info:
+            lim.acquire(timeout=0)
+        assert str(info.value) == "no rate-limit capacity for 1 request / 0 tokens within 0s"
+        assert lim.snapshot()["waiting"] == 1
+    finally:
+        gate.set()
+        head.join(5)
+    assert not head.is_alive()
+    assert clock.now == pytest.approx(1060.0)
