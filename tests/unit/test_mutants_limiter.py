@@ -402,3 +402,14 @@ def test_a_zero_timeout_behind_a_waiting_caller_fails_at_once():
         head.join(5)
     assert not head.is_alive()
     assert clock.now == pytest.approx(1060.0)
+
+
+def test_waited_adds_up_the_seconds_callers_spent_waiting():
+    clock = Clock()
+    clock.now = 100.0
+    lim = make(clock, tpm=600, burst_tokens=60)
+    lim.acquire(60)
+    assert lim.waited == 0.0
+    lim.acquire(50)
+    lim.acquire(20)
+    assert lim.waited == pytest.approx(5.0 + 2.0)
