@@ -413,3 +413,22 @@ def test_waited_adds_up_the_seconds_callers_spent_waiting():
     lim.acquire(50)
     lim.acquire(20)
     assert lim.waited == pytest.approx(5.0 + 2.0)
+
+
+def test_the_bucket_refills_by_elapsed_time_whatever_the_clock_reads():
+    clock = Clock()
+    clock.now = 100.0
+    lim = make(clock, tpm=600, burst_tokens=60)
+    lim.acquire(60)
+    clock.now = 103.0
+    assert tokens(lim)["level"] == pytest.approx(30.0)
+    lim.acquire(40)
+    assert clock.now == pytest.approx(104.0)
+
+
+def test_settling_tokens_on_a_reservation_that_estimated_none_charges_the_bucket():
+    clock = Clock()
+    lim = make(clock, tpm=100)
+    res = lim.acquire(0)
+    lim.settle(res, 50)
+    assert tokens(lim)["level"] == 50
