@@ -432,3 +432,10 @@ def test_settling_tokens_on_a_reservation_that_estimated_none_charges_the_bucket
     res = lim.acquire(0)
     lim.settle(res, 50)
     assert tokens(lim)["level"] == 50
+
+
+def test_settling_on_a_requests_only_limiter_ignores_the_token_count():
+    clock = Clock()
+    lim = make(clock, rpm=2)
+    lim.settle(lim.acquire(10), 50)
+    assert lim.snapshot()["requests"]["window_spent"] == 1 and "tokens" not in lim.snapshot()
