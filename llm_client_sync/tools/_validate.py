@@ -381,7 +381,9 @@ def _multiple(value: float, step: float) -> bool:
     if not math.isfinite(quotient):
         return False
     # 0.3 / 0.1 is 2.9999999999999996: accept a quotient within float rounding of an integer
-    return abs(quotient - round(quotient)) <= 1e-9 * max(1.0, abs(quotient))
+    # (a few ulps of the quotient; a tolerance relative to the quotient itself would reach 0.5 at
+    # a quotient of 5e8 and accept 1e9 + 0.5 as a multiple of 1)
+    return abs(quotient - round(quotient)) <= max(1e-9, 8 * math.ulp(quotient))
 
 
 def _join(path: str, key: str) -> str:
