@@ -66,13 +66,15 @@ class Ledger:
     """Records billed calls. Thread-safe.
 
     A call is billed when it finished with usage and was not served from the cache; items of an
-    OpenAI Batch API job are recorded when their results are fetched (``batch=True``). ``attach()``
+    OpenAI Batch API job are recorded when their results are fetched (``batch=True``), once per
+    (batch id, item id) however often the results are fetched again (``resume()``). ``attach()``
     subscribes it to every provider; or pass it in a provider's ``hooks`` / a ``scope``'s hooks
     to record only those calls.
     """
 
     def __init__(self) -> None:
         self._rows: list[LedgerRow] = []
+        self._batch_items: set[tuple[Any, Any]] = set()  # (batch id, item id) already recorded
         self._lock = threading.Lock()
         self._unsubscribe: Callable[[], None] | None = None
 
@@ -82,9 +84,17 @@ class Ledger:
                                                           and event.data.get("batch_api"))
         if not billed or event.usage is None or not event.usage.total_tokens or event.data.get("cached"):
             return
-        self.record(LedgerRow(event.time, event.provider, event.operation, event.model, event.response_model,
-                              event.request_id, event.usage, event.cost, bool(event.data.get("batch_api")),
-                              FrozenDict(event.context)))
+        row = LedgerRow(event.time, event.provider, event.operation, event.model, event.response_model,
+                        event.request_id, event.usage, event.cost, bool(event.data.get("batch_api")),
+                        FrozenDict(event.context))
+        if not row.batch:
+            self.record(row)
+            return
+        item = (event.data.get("batch_id"), event.data.get("id"))
+        with self._lock:  # results fetched again (a second resume()) were billed once
+            if item not in self._batch_items:
+                self._batch_items.add(item)
+                self._rows.append(row)
 
     def record(self, row: LedgerRow) -> None:
         """Add a row by hand (a call made outside the library, a correction)."""
@@ -123,6 +133,7 @@ class Ledger:
     def clear(self) -> None:
         with self._lock:
             self._rows.clear()
+            self._batch_items.clear()
 
     def total(self) -> Totals:
         out = Totals()

@@ -114,6 +114,20 @@ def test_the_ledger_records_batch_api_items_at_the_batch_discount(server, tmp_pa
     assert ledger.totals(by="batch")[True].calls == 2
 
 
+def test_the_ledger_records_a_batch_api_item_once_when_its_results_are_fetched_again(server):
+    from llm_client_sync.batch import BatchAPIRunner
+    from llm_client_sync.testing._batches import install_batch_routes
+
+    install_batch_routes(server)
+    with OpenAIProvider("gpt-5-nano", api_key="sk-test", base_url=server.base_url) as p, Ledger() as ledger:
+        runner = BatchAPIRunner(p, poll_interval=0.01, sleep=lambda s: None)
+        first = runner.run(["one", "two"])
+        batches = p.request("GET", "/batches").json()["data"]
+        again = runner.resume(batches[0]["id"], ["one", "two"])
+    assert [r.result.text for r in again] == [r.result.text for r in first]
+    assert len(ledger) == 2 and ledger.total().usage == first[0].result.usage + first[1].result.usage
+
+
 def test_a_1000_item_batch_stops_within_one_items_cost_of_the_cap_and_resumes(server, tmp_path):
     from llm_client_sync import BatchRunner
 
