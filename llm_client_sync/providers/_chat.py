@@ -326,8 +326,12 @@ class ChatAccumulator(AccumulatorBase):
             split, call = call, None  # a different function, or a second JSON object: a parallel call
         out: list[StreamEvent] = []
         if call is None:
-            if st.open_call is not None:
-                out.extend(self._end_call(st, choice, st.open_call))
+            prev = st.open_call
+            # a new call ends the open one, unless both carry their own index and the open one's
+            # arguments are not a whole object yet (a server interleaving 0, 1, 0): that one ends
+            # when it is complete and another opens, or at finish_reason / [DONE]
+            if prev is not None and (k is None or prev.complete_json() or st.by_index.get(k) is prev):
+                out.extend(self._end_call(st, choice, prev))
             pos = len(st.calls)
             call = _Call(self._unique(st, cid, pos) if cid else synthetic_call_id(self._seed or "", choice, pos),
                          cid, name or (split.name if split is not None else ""), pos)

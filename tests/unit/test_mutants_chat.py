@@ -433,6 +433,26 @@ def test_digit_string_indexes_keep_interleaved_calls_apart():
     assert [dict(c.arguments) for c in acc.result().tool_calls] == [{"a": 1}, {"b": 2}]
 
 
+def test_an_interleaved_call_ends_once_with_its_whole_arguments():
+    acc = ChatAccumulator(PROFILE)
+    events = feed(acc, chunk(ch(tool_calls=[tc(0, "call_a", "f", '{"a": ')])),
+                  chunk(ch(tool_calls=[tc(1, "call_b", "g", '{"b": 2}')])),
+                  chunk(ch(tool_calls=[tc(0, arguments="1}")])), chunk(ch(finish="tool_calls")))
+    ends = [e.data for e in events if e.type is E.TOOL_CALL_END]
+    assert [(c.id, dict(c.arguments)) for c in ends] == [("call_a", {"a": 1}), ("call_b", {"b": 2})]
+    pos = {e.data["id"]: e.data["index"] for e in events if e.type is E.TOOL_CALL_START}
+    for n, e in enumerate(events):  # no argument fragment of a call after its end
+        if e.type is E.TOOL_CALL_END:
+            assert all(d.data["index"] != pos[e.data.id] for d in events[n:] if d.type is E.TOOL_CALL_DELTA)
+
+
+def test_a_sequential_call_still_ends_when_the_next_one_opens():
+    acc = ChatAccumulator(PROFILE)
+    events = feed(acc, chunk(ch(tool_calls=[tc(0, "call_a", "f", '{"a": 1}')])),
+                  chunk(ch(tool_calls=[tc(1, "call_b", "g", '{"b"')])))
+    assert [e.data.id for e in events if e.type is E.TOOL_CALL_END] == ["call_a"]
+
+
 def test_a_late_id_whose_first_suffix_is_taken_gets_a_second_suffix():
     acc = ChatAccumulator(PROFILE)
     feed(acc, chunk(ch(tool_calls=[tc(0, name="f", arguments="{}")])))
