@@ -42,18 +42,35 @@ def preview(body: Any) -> str:
     return text[:PREVIEW_BYTES]
 
 
-def looks_like_api(body: Any) -> bool:
-    """True for a JSON object with one of the top-level keys OpenAI bodies have."""
-    return isinstance(body, Mapping) and any(k in body for k in _API_KEYS)
+# per wire protocol (the start of ``what``): the top-level keys its bodies have, its name, its API root
+_NATIVE_APIS = {
+    "Anthropic": (("id", "type", "content", "stop_reason", "model", "usage", "error"),
+                  "an Anthropic Messages API response", "https://api.anthropic.com"),
+    "Gemini": (("candidates", "promptFeedback", "usageMetadata", "modelVersion", "responseId", "error"),
+               "a Gemini API response", "https://generativelanguage.googleapis.com/v1beta"),
+}
+_OPENAI_API = (_API_KEYS, "an OpenAI-compatible API response",
+               "https://api.openai.com/v1 or http://localhost:11434/v1")
+
+
+def _api_of(what: str) -> tuple[tuple[str, ...], str, str]:
+    return _NATIVE_APIS.get(what.split(" ", 1)[0], _OPENAI_API)
+
+
+def looks_like_api(body: Any, what: str = "") -> bool:
+    """True for a JSON object with one of the top-level keys the protocol's bodies have (OpenAI's
+    unless ``what`` names Anthropic or Gemini)."""
+    return isinstance(body, Mapping) and any(k in body for k in _api_of(what)[0])
 
 
 def invalid_body(what: str, reason: str, body: Any, request_id: str | None = None) -> APIResponseValidationError:
     """The error for a body that is not a valid ``what``: says why, shows its first bytes."""
     head = preview(body)
     msg = f"the server's answer is not a valid {what}: {reason}. The body starts with: {head!r}"
-    if not looks_like_api(body):
-        msg += (" - this does not look like an OpenAI-compatible API response; check that base_url "
-                "points at the API root (for example https://api.openai.com/v1 or http://localhost:11434/v1)")
+    if not looks_like_api(body, what):
+        _, name, root = _api_of(what)
+        msg += (f" - this does not look like {name}; check that base_url "
+                f"points at the API root (for example {root})")
     return APIResponseValidationError(msg, body=head, request_id=request_id)
 
 

@@ -259,3 +259,23 @@ def test_chat_body_nested_too_deeply_inside_an_unknown_field_is_a_typed_error_or
         assert parse_chat_response(body, PROFILE).content == "hi"
     except APIResponseValidationError as exc:
         assert "nested too deeply" in str(exc)
+
+
+@pytest.mark.parametrize("parse, native, api, root", [
+    ("anthropic", {"id": "msg_1", "type": "message", "content": 5}, "an Anthropic Messages API response",
+     "https://api.anthropic.com"),
+    ("gemini", {"candidates": 5}, "a Gemini API response", "https://generativelanguage.googleapis.com/v1beta"),
+])
+def test_a_native_protocols_base_url_hint_names_that_api(parse, native, api, root):
+    from llm_client_sync.providers._anthropic_wire import parse_anthropic_message
+    from llm_client_sync.providers._gemini_wire import parse_gemini_response
+
+    fn = parse_anthropic_message if parse == "anthropic" else parse_gemini_response
+    with pytest.raises(APIResponseValidationError) as info:  # a web page's JSON, not the API's
+        fn({"page": "<html>login</html>"}, PROFILE)
+    msg = str(info.value)
+    assert f"does not look like {api}; check that base_url points at the API root (for example {root})" in msg
+    assert "OpenAI" not in msg
+    with pytest.raises(APIResponseValidationError) as info:  # the API's own shape, one field wrong: no hint
+        fn(native, PROFILE)
+    assert "check that base_url" not in str(info.value)
