@@ -102,6 +102,8 @@ def test_text_thoughts_and_empty_content():
     result = parse_gemini_response(response({"text": "th", "thought": True}, {"text": "a"}, {"text": "b"}), FLASH)
     assert (result.content, result.reasoning) == ("ab", "th")
     assert parse_gemini_response(response(), FLASH).content == ""
+    empty = parse_gemini_response(response({"text": "", "thought": True}, {"text": ""}), FLASH)
+    assert (empty.content, empty.reasoning) == ("", "")
     assert parse_gemini_response(response({"functionCall": {"name": "f"}}), FLASH).content is None
 
 
@@ -124,20 +126,26 @@ def test_candidates_are_ordered_by_index_and_index_0_gives_reasoning_and_items()
     assert (result.model, result.response_id, result.request_id) == ("gemini-2.5-flash-001", "r", "req")
 
 
-def test_a_block_with_candidates_adds_no_choice():
+def test_only_a_blocked_prompt_without_candidates_is_a_content_filter_choice():
     body = response({"text": "a"}, promptFeedback={"blockReason": "SAFETY"})
     assert [c.content for c in parse_gemini_response(body, FLASH).choices] == ["a"]
+    none = parse_gemini_response({"candidates": [], "promptFeedback": {}}, FLASH)
+    assert (none.choices, none.finish_reason) == ((), None)
 
 
 @pytest.mark.parametrize("body, reason", [
-    ({"error": {"code": 400, "message": "bad key"}}, "an error object: bad key"),
-    ({"responseId": "x"}, "neither candidates nor promptFeedback"),
-    ({"candidates": [{"content": {"parts": [5]}}]}, "a part"),
+    ({"error": {"code": 400, "message": "bad key"}}, "the server answered with an error object: bad key."),
+    ({"responseId": "x"}, "the body has neither candidates nor promptFeedback."),
+    ({"candidates": 5}, "candidates must be array or null,"),
+    ({"candidates": [5]}, "a candidate must be object,"),
+    ({"candidates": [{"content": 5}]}, "content must be object,"),
+    ({"candidates": [{"content": {"parts": 5}}]}, "parts must be array,"),
+    ({"candidates": [{"content": {"parts": [5]}}]}, "a part must be object,"),
 ])
 def test_invalid_bodies_say_what_is_wrong(body, reason):
-    with pytest.raises(APIResponseValidationError, match="not a valid Gemini GenerateContentResponse") as info:
+    with pytest.raises(APIResponseValidationError) as info:
         parse_gemini_response(body, FLASH)
-    assert reason in str(info.value)
+    assert f"the server's answer is not a valid Gemini GenerateContentResponse: {reason}" in str(info.value)
 
 
 # -- streams ----------------------------------------------------------------------------------
@@ -154,7 +162,8 @@ def test_stream_meta_call_events_and_ids_match_the_whole_response():
         (E.TOOL_CALL_START, {"index": 1, "id": "given", "name": "g"}, 0),
         (E.TOOL_CALL_DELTA, {"index": 1, "arguments": "{}"}, 0), (E.TOOL_CALL_END, "given", 0)]
     whole = parse_gemini_response(response(*parts), FLASH)
-    assert acc.result().tool_calls == whole.tool_calls and acc.result().response_id == "r1"
+    assert acc.result().tool_calls == whole.tool_calls
+    assert (acc.result().response_id, acc.result().model, acc.result().request_id) == ("r1", "mv", "req")
 
 
 def test_a_stream_without_response_id_uses_an_empty_seed():
@@ -167,15 +176,25 @@ def test_a_stream_without_response_id_uses_an_empty_seed():
 def test_stream_text_pieces_join_until_a_signature_or_a_kind_change():
     acc = PROTO.accumulator(FLASH, None)
     events = feed(acc, response({"text": "", "thought": True}, rid="r", finish=None),
-                  response({"text": "th", "thought": True}, {"text": "ink", "thought": True}, finish=None),
+                  response({"text": "th", "thought": True}, {"text": "ink", "thought": True, "thoughtSignature": "t"},
+                           finish=None),
                   response({"text": "A"}, {"text": "B", "thoughtSignature": "s"}, finish=None),
                   response({"text": "C"}, {"text": "D", "extra": 1}, finish="STOP"))
     assert [(e.type, e.data) for e in events if e.type in (E.TOKEN, E.REASONING)] == [
         (E.REASONING, "th"), (E.REASONING, "ink"), (E.TOKEN, "A"), (E.TOKEN, "B"), (E.TOKEN, "C"), (E.TOKEN, "D")]
     assert acc.result().to_message()["output_items"][0]["parts"] == [
-        {"text": "think", "thought": True}, {"text": "AB", "thoughtSignature": "s"}, {"text": "C"},
+        {"text": "think", "thought": True, "thoughtSignature": "t"}, {"text": "AB", "thoughtSignature": "s"}, {"text": "C"},
         {"text": "D", "extra": 1}]
     assert (acc.result().content, acc.result().reasoning) == ("ABCD", "think")
+
+
+@pytest.mark.parametrize("unspecified", ["FINISH_REASON_UNSPECIFIED", 0, None])
+def test_a_stream_without_a_real_finish_reason_is_not_finished(unspecified):
+    acc = PROTO.accumulator(FLASH, None)
+    assert feed(acc, {"responseId": "r", "usageMetadata": {"promptTokenCount": 3}})[0].type is E.META
+    assert not acc.finished
+    feed(acc, {"candidates": [{"content": {"parts": [{"text": "a"}]}, "finishReason": unspecified}]})
+    assert not acc.finished and acc.result().finish_reason is None
 
 
 def test_stream_usage_is_replaced_and_sent_once_when_every_candidate_finished():
