@@ -7,6 +7,7 @@ Gemini API reference and the recordings in ``provider-wire/gemini``."""
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
@@ -29,8 +30,8 @@ def build(params: dict[str, Any] | None = None, messages: list[dict[str, Any]] |
 
 
 def response(*parts: dict[str, Any], finish: Any = "STOP", rid: str | None = "r1", **extra: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {"candidates": [{"content": {"role": "model", "parts": list(parts)}, "finishReason": finish}],
-                            **extra}
+    candidate = {"content": {"role": "model", "parts": list(parts)}, "finishReason": finish}
+    body: dict[str, Any] = {"candidates": [candidate], **extra}
     if rid is not None:
         body["responseId"] = rid
     return body
@@ -130,11 +131,14 @@ def test_only_a_blocked_prompt_without_candidates_is_a_content_filter_choice():
     body = response({"text": "a"}, promptFeedback={"blockReason": "SAFETY"})
     assert [c.content for c in parse_gemini_response(body, FLASH).choices] == ["a"]
     none = parse_gemini_response({"candidates": [], "promptFeedback": {}}, FLASH)
-    assert (none.choices, none.finish_reason) == ((), None)
+    assert (none.choices, none.finish_reason, none.reasoning) == ((), None, None)
+    blocked = parse_gemini_response({"promptFeedback": {"blockReason": "OTHER"}}, FLASH)
+    assert [(c.index, c.content, c.finish_reason) for c in blocked.choices] == [(0, "", "content_filter")]
 
 
 @pytest.mark.parametrize("body, reason", [
     ({"error": {"code": 400, "message": "bad key"}}, "the server answered with an error object: bad key."),
+    ([1], "the body must be object,"),
     ({"responseId": "x"}, "the body has neither candidates nor promptFeedback."),
     ({"candidates": 5}, "candidates must be array or null,"),
     ({"candidates": [5]}, "a candidate must be object,"),
@@ -151,12 +155,13 @@ def test_invalid_bodies_say_what_is_wrong(body, reason):
 # -- streams ----------------------------------------------------------------------------------
 def test_stream_meta_call_events_and_ids_match_the_whole_response():
     acc = PROTO.accumulator(FLASH, "req")
-    parts = [{"functionCall": {"name": "f", "args": {"a": 1}}}, {"functionCall": {"id": "given", "name": "g"}}]
+    parts = [{"functionCall": {"name": "f", "args": {"a": 1}}}, {"functionCall": {"id": "given", "name": "g"}},
+             {"functionCall": {"name": "h"}}]
     events = feed(acc, {"responseId": "r1", "modelVersion": "mv", "candidates": [{"content": {"parts": parts}}]},
                   {"candidates": [{"content": {"parts": []}, "finishReason": "STOP"}], "responseId": "other"})
     assert events[0].type is E.META and events[0].data == {"model": "mv", "id": "r1", "request_id": "req"}
     first = synthetic_call_id("r1", 0, 0)
-    assert [(e.type, e.data if e.type is not E.TOOL_CALL_END else e.data.id, e.choice) for e in events[1:-1]] == [
+    assert [(e.type, e.data if e.type is not E.TOOL_CALL_END else e.data.id, e.choice) for e in events[1:7]] == [
         (E.TOOL_CALL_START, {"index": 0, "id": first, "name": "f"}, 0),
         (E.TOOL_CALL_DELTA, {"index": 0, "arguments": '{"a": 1}'}, 0), (E.TOOL_CALL_END, first, 0),
         (E.TOOL_CALL_START, {"index": 1, "id": "given", "name": "g"}, 0),
@@ -168,7 +173,8 @@ def test_stream_meta_call_events_and_ids_match_the_whole_response():
 
 def test_a_stream_without_response_id_uses_an_empty_seed():
     acc = PROTO.accumulator(FLASH, None)
-    events = feed(acc, {"candidates": [{"content": {"parts": [{"functionCall": {"name": "f"}}]}, "finishReason": "STOP"}]})
+    events = feed(acc, {"candidates": [{"content": {"parts": [{"functionCall": {"name": "f"}}]},
+                                        "finishReason": "STOP"}]})
     assert events[0].data["id"] == "" and acc.result().response_id is None
     assert acc.result().tool_calls[0].id == synthetic_call_id("", 0, 0)
 
@@ -183,8 +189,8 @@ def test_stream_text_pieces_join_until_a_signature_or_a_kind_change():
     assert [(e.type, e.data) for e in events if e.type in (E.TOKEN, E.REASONING)] == [
         (E.REASONING, "th"), (E.REASONING, "ink"), (E.TOKEN, "A"), (E.TOKEN, "B"), (E.TOKEN, "C"), (E.TOKEN, "D")]
     assert acc.result().to_message()["output_items"][0]["parts"] == [
-        {"text": "think", "thought": True, "thoughtSignature": "t"}, {"text": "AB", "thoughtSignature": "s"}, {"text": "C"},
-        {"text": "D", "extra": 1}]
+        {"text": "think", "thought": True, "thoughtSignature": "t"}, {"text": "AB", "thoughtSignature": "s"},
+        {"text": "C"}, {"text": "D", "extra": 1}]
     assert (acc.result().content, acc.result().reasoning) == ("ABCD", "think")
 
 
@@ -201,13 +207,16 @@ def test_stream_usage_is_replaced_and_sent_once_when_every_candidate_finished():
     acc = PROTO.accumulator(FLASH, None)
     two = {"responseId": "r", "usageMetadata": {"promptTokenCount": 3, "candidatesTokenCount": 1},
            "candidates": [{"index": 0, "content": {"parts": [{"text": "a"}]}, "finishReason": "STOP"},
-                          {"index": 1, "content": {"parts": [{"text": "b"}]}, "finishReason": "FINISH_REASON_UNSPECIFIED"}]}
+                          {"index": 1, "content": {"parts": [{"text": "b"}]}, "finishReason": 0}]}
     assert E.USAGE not in [e.type for e in feed(acc, two)] and not acc.finished
     last = {"usageMetadata": {"promptTokenCount": 3, "candidatesTokenCount": 4},
             "candidates": [{"index": 1, "content": {"parts": [{"text": "c"}]}, "finishReason": 2}]}
     events = feed(acc, last)
     assert acc.finished and [e.data for e in events if e.type is E.USAGE] == [Usage(3, 4, 7)]
     assert [(c.content, c.finish_reason) for c in acc.result().choices] == [("a", "stop"), ("bc", "length")]
+    only_third = PROTO.accumulator(FLASH, None)
+    feed(only_third, {"candidates": [{"index": 2, "content": {"parts": [{"text": "z"}]}, "finishReason": "STOP"}]})
+    assert [(c.index, c.content) for c in only_third.result().choices] == [(2, "z")]
 
 
 @pytest.mark.parametrize("status, retryable", [("UNAVAILABLE", True), ("INTERNAL", True), ("RESOURCE_EXHAUSTED", True),
@@ -273,7 +282,8 @@ def test_thinking_budgets_and_include_thoughts():
     native = {"thinkingLevel": "high", "includeThoughts": False}
     assert thinking({"thinking_config": native, "reasoning_effort": "low"}, GEMINI3) == native
     assert thinking({}) is None and thinking({"include_thoughts": True}) is None
-    with pytest.raises(ConfigurationError, match=r"use one of \['high', 'low', 'max', 'medium', 'minimal', 'none', 'xhigh'\]"):
+    with pytest.raises(ConfigurationError, match=r"^reasoning_effort='extreme' is not valid; use one of "
+                                                 r"\['high', 'low', 'max', 'medium', 'minimal', 'none', 'xhigh'\]$"):
         build({"reasoning_effort": "extreme"}, profile=GEMINI3)
 
 
@@ -293,7 +303,7 @@ def test_generation_config_is_merged_under_both_spellings():
 
 
 def test_bad_requests_are_configuration_errors():
-    with pytest.raises(ConfigurationError, match="at least one user or model message"):
+    with pytest.raises(ConfigurationError, match="^the Gemini API needs at least one user or model message$"):
         build(messages=[{"role": "system", "content": "s"}])
     with pytest.raises(ConfigurationError, match="does not support 'logit_bias'"):
         build({"logit_bias": {"1": 2}})
@@ -316,7 +326,8 @@ def test_user_content_parts(part, wire):
 
 @pytest.mark.parametrize("kind", ["input_audio", "file"])
 def test_openai_audio_and_file_parts_are_refused(kind):
-    with pytest.raises(ConfigurationError, match=f"cannot send a '{kind}' content part"):
+    with pytest.raises(ConfigurationError, match=f"^the Gemini provider cannot send a '{kind}' content part; "
+                                                 r"send text, images, or native Gemini parts \(inlineData, fileData\)$"):
         build(messages=[{"role": "user", "content": [{"type": kind, kind: {}}]}])
 
 
@@ -344,8 +355,10 @@ def test_a_tool_answer_names_its_call_and_carries_the_id_the_api_gave():
                                             "thoughtSignature": "c2ln"}), FLASH)
     body = build(messages=[*USER, first.to_message(),
                            {"role": "tool", "tool_call_id": "api-1", "content": '{"ok": true}'}])
-    assert body["contents"][2]["parts"] == [{"functionResponse": {"name": "f", "response": {"ok": True}, "id": "api-1"}}]
-    with pytest.raises(ConfigurationError, match="tool message 'lost' answers no earlier tool call"):
+    answer = {"name": "f", "response": {"ok": True}, "id": "api-1"}
+    assert body["contents"][2]["parts"] == [{"functionResponse": answer}]
+    with pytest.raises(ConfigurationError, match="^tool message 'lost' answers no earlier tool call; Gemini needs "
+                                                 r"the function name \(add 'name' to the tool message\)$"):
         build(messages=[*USER, {"role": "tool", "tool_call_id": "lost", "content": "x"}])
 
 
@@ -357,6 +370,8 @@ def test_tools_become_function_declarations_then_native_tools():
         {"functionDeclarations": [{"name": "f", "description": "Does f.", "parametersJsonSchema": params},
                                   {"name": "g"}]}, {"googleSearch": {}}]
     assert build({"tools": [{"codeExecution": {}}]})["tools"] == [{"codeExecution": {}}]
+    assert build({"tools": tools[::-1]})["tools"] == [{"functionDeclarations": [{"name": "g"}, {
+        "name": "f", "description": "Does f.", "parametersJsonSchema": params}]}, {"googleSearch": {}}]
 
 
 @pytest.mark.parametrize("choice, config", [
@@ -373,7 +388,9 @@ def test_tool_choice_modes(choice, config):
 
 @pytest.mark.parametrize("choice", ["any", {"type": "web"}, 3])
 def test_an_unknown_tool_choice_is_refused(choice):
-    with pytest.raises(ConfigurationError, match="is not valid"):
+    message = (f"tool_choice {choice!r} is not valid: use 'auto', 'required', 'none' or "
+               "{'type': 'function', 'function': {'name': ...}}")
+    with pytest.raises(ConfigurationError, match=f"^{re.escape(message)}$"):
         build({"tools": [{"type": "function", "function": {"name": "f"}}], "tool_choice": choice})
 
 
