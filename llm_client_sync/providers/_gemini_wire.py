@@ -107,10 +107,10 @@ def _choices(candidates: list[Mapping[str, Any]], response_id: str | None, block
     items: tuple[Any, ...] = ()
     for i, cand in enumerate(candidates):
         parts = [plain(p) for p in _parts_of(cand)]
-        index = int(cand.get("index") or i)
+        index = i if cand.get("index") is None else int(cand["index"])  # 0 is an index, not a missing one
         content, calls, thoughts, finish, kept = _assemble(parts, response_id, cand.get("finishReason"), index)
         choices.append(Choice(index, content, calls, finish))
-        if not choices[1:]:
+        if not choices[1:] or index < min(c.index for c in choices[:-1]):  # the lowest index's, as content
             reasoning, items = thoughts, kept
     if not candidates and blocked:
         choices.append(Choice(0, "", (), "content_filter"))
@@ -173,7 +173,7 @@ class GeminiAccumulator(AccumulatorBase):
         if chunk.get("usageMetadata"):
             self._usage = chunk["usageMetadata"]  # cumulative in every event: replace, never add
         for i, cand in enumerate(chunk.get("candidates") or ()):
-            idx = int(cand.get("index") or i)
+            idx = i if cand.get("index") is None else int(cand["index"])
             st = self._cands.setdefault(idx, _Candidate())
             for p in _parts_of(cand):
                 out.extend(self._part(st, idx, plain(p)))
