@@ -84,6 +84,8 @@ def test_blocks_assemble_into_text_calls_and_kept_items():
         ("toolu_1", "", {"a": 1}, '{"a": 1}'), ("toolu_x", "f", {}, "{}")]
     assert r.output_items[0]["type"] == "anthropic_content" and r.output_items[0]["content"][0]["signature"] == "sig"
     assert PROTO.parse({"content": []}, HAIKU, None).content == ""
+    two = [{"type": "thinking", "thinking": "a"}, {"type": "redacted_thinking", "data": "x"}, {"type": "thinking", "thinking": "b"}]
+    assert PROTO.parse({"content": two}, HAIKU, None).reasoning == "ab"
     # a text block with citations is kept whole (the citations go back in the next turn)
     cited = [{"type": "text", "text": "t", "citations": [{"type": "char_location", "cited_text": "c"}]}]
     assert PROTO.parse({"content": cited}, HAIKU, None).output_items[0]["content"][0]["citations"][0]["cited_text"] == "c"
@@ -118,7 +120,7 @@ def test_event_type_falls_back_to_the_sse_event_name_and_unknown_events_are_igno
 
 def test_blocks_opened_with_text_emit_it_and_deltas_continue():
     events, acc = feed(start(0, type="thinking", thinking="hm"), delta(0, type="thinking_delta", thinking=" ok"),
-                       delta(0, type="thinking_delta"), delta(0, type="signature_delta", signature="s1"),
+                       delta(0, type="thinking_delta"), delta(0, type="signature_delta", signature="s1"), delta(0, type="signature_delta"),
                        delta(0, type="signature_delta", signature="s2"),
                        start(1, type="text", text="Hel"), delta(1, type="text_delta", text="lo"),
                        delta(1, type="text_delta", text=""),
@@ -137,7 +139,7 @@ def test_blocks_opened_with_text_emit_it_and_deltas_continue():
 def test_tool_call_events_carry_their_call_index_and_end_once():
     events, acc = feed(start(0, type="text", text=""), delta(0, type="input_json_delta", partial_json='{"x"'),
                        start(1, type="tool_use", id="toolu_a", name="f"),
-                       delta(1, type="input_json_delta", partial_json='{"a": '),
+                       delta(1, type="input_json_delta", partial_json='{"a":'),
                        delta(1, type="input_json_delta", partial_json=""),
                        delta(1, type="input_json_delta", partial_json="1}"),
                        start(2, type="tool_use"), delta(2, type="input_json_delta", partial_json="[1]"),
@@ -145,7 +147,7 @@ def test_tool_call_events_carry_their_call_index_and_end_once():
                        {"type": "content_block_stop", "index": 0}, {"type": "message_stop"})
     got = [(e.type, e.data) for e in events]
     assert got[:4] == [(E.TOOL_CALL_START, {"index": 0, "id": "toolu_a", "name": "f"}),
-                       (E.TOOL_CALL_DELTA, {"index": 0, "arguments": '{"a": '}),
+                       (E.TOOL_CALL_DELTA, {"index": 0, "arguments": '{"a":'}),
                        (E.TOOL_CALL_DELTA, {"index": 0, "arguments": "1}"}),
                        (E.TOOL_CALL_START, {"index": 1, "id": None, "name": None})]
     assert got[4] == (E.TOOL_CALL_DELTA, {"index": 1, "arguments": "[1]"})
@@ -154,7 +156,7 @@ def test_tool_call_events_carry_their_call_index_and_end_once():
     assert (ends[0].id, ends[0].name, dict(ends[0].arguments)) == ("toolu_a", "f", {"a": 1})
     assert (ends[1].id, ends[1].name, ends[1].raw_arguments) == ("toolu_2", "", "[1]") and ends[1].arguments_error
     r = acc.result()
-    assert list(r.tool_calls) == ends
+    assert list(r.tool_calls) == ends and r.tool_calls[0].raw_arguments == '{"a":1}'
 
 
 def test_message_delta_keeps_the_stop_reason_and_merges_usage():
@@ -197,8 +199,10 @@ def test_content_parts_become_anthropic_blocks():
 
 @pytest.mark.parametrize("kind", ["input_audio", "file"])
 def test_audio_and_file_parts_are_refused_before_sending(kind):
-    with pytest.raises(ConfigurationError, match=f"cannot send a '{kind}' content part"):
+    with pytest.raises(ConfigurationError) as info:
         build([{"role": "user", "content": [{"type": kind, kind: {}}]}])
+    assert str(info.value) == (f"the Anthropic provider cannot send a '{kind}' content part; "
+                               "send text, images, or a native Anthropic document block")
 
 
 def test_turns_of_one_role_merge_into_one_message():
@@ -247,20 +251,19 @@ def test_system_and_developer_turns_become_the_system_field(system, expected):
 
 
 def test_a_request_needs_a_user_or_assistant_turn():
-    with pytest.raises(ConfigurationError, match="needs at least one user or assistant message"):
+    with pytest.raises(ConfigurationError, match="^the Anthropic Messages API needs at least one user or assistant message$"):
         build([{"role": "system", "content": "s"}])
 
 
 # -- requests: tools, tool_choice, output_format ------------------------------------------------
 def test_tools_become_name_and_input_schema():
     native = {"type": "web_search_20250305", "name": "web_search", "max_uses": 3}
-    tools = [{"type": "function", "function": {"name": "a"}},
+    tools = [native, {"type": "function", "function": {"name": "a"}},
              {"type": "function", "function": {"name": "b", "description": "B", "parameters": {"type": "object"}},
-              "cache_control": {"type": "ephemeral"}}, native]
+              "cache_control": {"type": "ephemeral"}}]
     assert build(tools=tools)["tools"] == [
-        {"name": "a", "input_schema": {"type": "object", "properties": {}}},
-        {"name": "b", "input_schema": {"type": "object"}, "description": "B", "cache_control": {"type": "ephemeral"}},
-        native]
+        native, {"name": "a", "input_schema": {"type": "object", "properties": {}}},
+        {"name": "b", "input_schema": {"type": "object"}, "description": "B", "cache_control": {"type": "ephemeral"}}]
     assert "tools" not in build(tools=[]) and "tool_choice" not in build(tool_choice="required")
 
 
@@ -285,7 +288,7 @@ def test_tool_choice_maps_to_the_anthropic_shape(choice, parallel, expected):
 
 @pytest.mark.parametrize("choice", ["always", {"type": "function_call"}, 3])
 def test_an_unknown_tool_choice_is_refused(choice):
-    with pytest.raises(ConfigurationError, match="is not valid: use 'auto', 'required', 'none'"):
+    with pytest.raises(ConfigurationError, match=r"^tool_choice .+ is not valid: use 'auto', 'required', 'none' or \{'type'"):
         build(tools=TOOLS, tool_choice=choice)
 
 
@@ -306,6 +309,8 @@ def test_response_format_becomes_output_format(fmt, expected):
     (OPUS, {"thinking_budget": 2048}, "low"), (OPUS, {"thinking_budget": 2049}, "medium"),
     (OPUS, {"thinking_budget": 8192}, "medium"), (OPUS, {"thinking_budget": 8193}, "high"),
     (OPUS, {"reasoning_effort": "minimal"}, None), (OPUS, {"reasoning_effort": "low"}, "low"),
+    (OPUS, {"thinking_budget": 4096, "reasoning_effort": "minimal"}, "low"),  # the named effort wins
+    (OPUS, {"thinking_budget": 1024, "reasoning_effort": "xhigh"}, "max"),
     (OPUS, {"reasoning_effort": "xhigh"}, "max"), (OPUS, {"reasoning_effort": "max"}, "max"),
     (SONNET55, {"reasoning_effort": "max"}, "high"), (SONNET55, {"reasoning_effort": "medium"}, "medium"),
     (dataclasses.replace(SONNET55, reasoning_efforts=("low", "max")), {"reasoning_effort": "medium"}, "high"),
@@ -328,7 +333,8 @@ def test_default_max_tokens_follow_the_profile_and_the_thinking_budget():
     assert build(profile=dataclasses.replace(HAIKU, max_output_tokens=2000))["max_tokens"] == 2000
     assert build()["max_tokens"] == 8192 and build(profile=OPUS)["max_tokens"] == 8192
     assert build(thinking_budget=1024)["max_tokens"] == 8192
-    assert build(thinking_budget=16384)["max_tokens"] == 16384 + 4096
+    bumped = build(thinking_budget=16384)["max_tokens"]
+    assert bumped == 16384 + 4096 and type(bumped) is int  # the API takes an integer
     assert build(thinking={"type": "enabled", "budget_tokens": 5000})["max_tokens"] == 9096
 
 
@@ -375,7 +381,7 @@ def test_parameters_the_messages_api_lacks_are_refused(name):
 
 
 def test_n_other_than_1_is_refused():
-    with pytest.raises(ConfigurationError, match="returns one answer per call"):
+    with pytest.raises(ConfigurationError, match=r"^the Anthropic Messages API returns one answer per call: remove n or set n=1$"):
         build(n=2)
     assert "n" not in build(n=1)
 
@@ -397,3 +403,25 @@ def test_stream_count_and_path():
     assert PROTO.count_body(with_system)["system"] == "s"
     assert PROTO.path("any-model") == PROTO.path("m", True) == "/v1/messages" == PROTO.endpoint
     assert PROTO.count_endpoint == "/v1/messages/count_tokens"
+
+
+def test_a_tool_call_ends_when_its_block_stops_and_its_input_is_kept_for_the_next_turn():
+    events, acc = feed(start(0, type="tool_use", id="toolu_0", name="f", input={}),
+                       delta(0, type="input_json_delta", partial_json='{"a":1}'), {"type": "content_block_stop", "index": 0},
+                       start(1, type="thinking", thinking="t"), delta(1, type="signature_delta", signature="sig"),
+                       {"type": "message_stop"})
+    assert [e.type for e in events] == [E.TOOL_CALL_START, E.TOOL_CALL_DELTA, E.TOOL_CALL_END, E.REASONING]
+    assert list(acc.result().output_items[0]["content"]) == [
+        {"type": "tool_use", "id": "toolu_0", "name": "f", "input": {"a": 1}},
+        {"type": "thinking", "thinking": "t", "signature": "sig"}]
+
+
+@pytest.mark.parametrize("body, reason", [
+    (["a"], "the body must be object, got an array"),
+    ({"type": "message", "content": {"a": 1}}, "content must be array, got an object"),
+    ({"type": "message", "content": [1]}, "a content block must be object, got number 1"),
+])
+def test_a_malformed_body_says_which_part_is_wrong(body, reason):
+    with pytest.raises(APIResponseValidationError) as info:
+        PROTO.parse(body, HAIKU, None)
+    assert f"is not a valid Anthropic message: {reason}. The body starts with" in str(info.value)
