@@ -408,11 +408,15 @@ def test_stream_count_and_path():
 def test_a_tool_call_ends_when_its_block_stops_and_its_input_is_kept_for_the_next_turn():
     events, acc = feed(start(0, type="tool_use", id="toolu_0", name="f", input={}),
                        delta(0, type="input_json_delta", partial_json='{"a":1}'), {"type": "content_block_stop", "index": 0},
-                       start(1, type="thinking", thinking="t"), delta(1, type="signature_delta", signature="sig"),
+                       start(1, type="tool_use", id="toolu_1", name="g", input={}), {"type": "content_block_stop", "index": 1},
+                       start(2, type="thinking", thinking="t"), delta(2, type="signature_delta", signature="sig"),
                        {"type": "message_stop"})
-    assert [e.type for e in events] == [E.TOOL_CALL_START, E.TOOL_CALL_DELTA, E.TOOL_CALL_END, E.REASONING]
+    assert [(e.type, getattr(e.data, "id", None)) for e in events] == [
+        (E.TOOL_CALL_START, None), (E.TOOL_CALL_DELTA, None), (E.TOOL_CALL_END, "toolu_0"),
+        (E.TOOL_CALL_START, None), (E.TOOL_CALL_END, "toolu_1"), (E.REASONING, None)]
     assert list(acc.result().output_items[0]["content"]) == [
         {"type": "tool_use", "id": "toolu_0", "name": "f", "input": {"a": 1}},
+        {"type": "tool_use", "id": "toolu_1", "name": "g", "input": {}},
         {"type": "thinking", "thinking": "t", "signature": "sig"}]
 
 
