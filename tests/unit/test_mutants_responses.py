@@ -10,7 +10,8 @@ import json
 
 import pytest
 
-from llm_client_sync import APIResponseValidationError, ConfigurationError, StreamError, StreamEventType as E, get_profile
+from llm_client_sync import (APIResponseValidationError, ConfigurationError, LLMClientError, StreamError,
+                             StreamEventType as E, get_profile)
 from llm_client_sync._sse import ServerSentEvent
 from llm_client_sync.providers._responses import ResponsesAccumulator, ResponsesProtocol, parse_responses_response
 
@@ -149,8 +150,9 @@ def test_tools_already_flat_or_built_in_pass_through_and_a_bare_function_gets_de
                                             "parameters": {"type": "object", "properties": {}}, "strict": False}]
 
 
-@pytest.mark.parametrize("choice", ["required", {"type": "function", "name": "f"},
-                                    {"type": "allowed_tools", "mode": "auto", "tools": [{"type": "function", "name": "f"}]}])
+@pytest.mark.parametrize("choice", [
+    "required", {"type": "function", "name": "f"},
+    {"type": "allowed_tools", "mode": "auto", "tools": [{"type": "function", "name": "f"}]}])
 def test_tool_choice_already_in_responses_shape_passes_through(choice):
     assert build([USER], tool_choice=choice)["tool_choice"] == choice
 
@@ -228,10 +230,7 @@ def test_a_malformed_part_is_named_in_the_error(output, where):
 
 
 def test_a_failed_response_says_what_the_server_said():
-    with pytest.raises(Exception) as info:
-        parse_responses_response({"id": "r", "status": "failed", "error": None, "output": []}, PROFILE)
-    assert str(info.value) == "the response failed: None"
-    with pytest.raises(Exception, match="^the response failed: quota$"):
+    with pytest.raises(LLMClientError, match="^the response failed: quota$"):
         parse_responses_response({"id": "r", "status": "failed", "error": "quota", "output": []}, PROFILE)
 
 
@@ -307,6 +306,22 @@ def test_annotations_from_the_message_item_when_no_annotation_event_came():
     assert res.annotations == (ann,) and res.output_items == ()
 
 
+def test_without_annotation_events_every_parts_annotations_are_kept_as_in_a_plain_answer():
+    # a server that sends no annotation events: the stream keeps what the final response has
+    a1, a2, a3 = ({"type": "url_citation", "url": f"https://e.x/{k}"} for k in range(3))
+    m1 = {"type": "message", "id": "msg_1", "content": [{"type": "output_text", "text": "A", "annotations": [a1]},
+                                                        {"type": "output_text", "text": "B", "annotations": [a2]}]}
+    m2 = {"type": "message", "id": "msg_2", "content": [{"type": "output_text", "text": "C", "annotations": [a3]}]}
+    acc = ResponsesAccumulator(PROFILE)
+    feed(acc, done(m1, 0), done(m2, 1), completed(output=[m1, m2]))
+    assert acc.result().annotations == (a1, a2, a3) == parse_responses_response(body(m1, m2), PROFILE).annotations
+    # with annotation events, those are the annotations (the items' copies are not added again)
+    acc = ResponsesAccumulator(PROFILE)
+    feed(acc, {"type": "response.output_text.annotation.added", "item_id": "msg_1", "annotation": a2},
+         done(m1, 0), completed())
+    assert acc.result().annotations == (a2,)
+
+
 def test_an_annotation_event_is_a_meta_event_naming_its_item():
     ann = {"type": "url_citation", "url": "https://e.x"}
     acc = ResponsesAccumulator(PROFILE)
@@ -320,13 +335,13 @@ def test_built_in_tool_items_are_meta_events_and_kept_in_output_order():
     ws = {"type": "web_search_call", "id": "ws_1", "status": "completed"}
     fs = {"type": "file_search_call", "id": "fs_1", "status": "completed"}
     acc = ResponsesAccumulator(PROFILE)
-    events = feed(acc, added(ws, 3), done(fs, 5), done(ws, 3), done({"type": "code_interpreter_call", "id": "ci"}, None))
+    ci = {"type": "code_interpreter_call", "id": "ci"}
+    events = feed(acc, added(ws, 3), done(fs, 5), done(ws, 3), done(ci, None))
     assert [(e.type, e.data) for e in events] == [
         (E.META, {"event": "output_item", "status": "added", "item": ws, "output_index": 3}),
         (E.META, {"event": "output_item", "status": "done", "item": fs, "output_index": 5}),
         (E.META, {"event": "output_item", "status": "done", "item": ws, "output_index": 3}),
-        (E.META, {"event": "output_item", "status": "done", "item": {"type": "code_interpreter_call", "id": "ci"},
-                  "output_index": 2})]
+        (E.META, {"event": "output_item", "status": "done", "item": ci, "output_index": 2})]
     assert [i["id"] for i in acc.result().output_items] == ["ci", "ws_1", "fs_1"]
 
 
