@@ -304,7 +304,7 @@ class ResponsesAccumulator(AccumulatorBase):
         self._reasoning: dict[tuple[str, str, int], list[str]] = {}  # (item id, kind, index) -> parts
         self._calls: dict[str, list[Any]] = {}  # item id -> [call_id, name, [arg parts], ended, final args]
         self._items: dict[int, Any] = {}  # output_index -> finished item kept in output_items
-        self._annotations: list[Any] = []
+        self._annotations, self._item_annotations = list[Any](), list[Any]()  # from events / message items
         self._raw: Any = None
         self._seed = os.urandom(8).hex()
 
@@ -428,8 +428,8 @@ class ResponsesAccumulator(AccumulatorBase):
                 self._reasoning[(str(item.get("id")), "done", i)] = [sep + text]
         if kind == "message":
             for part in want(item.get("content"), list, "item.content", optional=True) or ():
-                if isinstance(part, Mapping) and part.get("annotations") and not self._annotations:
-                    self._annotations.extend(_plain(part["annotations"]))
+                if isinstance(part, Mapping) and part.get("annotations"):
+                    self._item_annotations.extend(_plain(part["annotations"]))
         if kind != "function_call":
             if kind in ("message", "reasoning", None):
                 return []
@@ -487,7 +487,7 @@ class ResponsesAccumulator(AccumulatorBase):
         items = [self._items[k] for k in sorted(self._items)]
         return _build(self._text, self._refusal, calls, reasoning, items, self.usage or Usage(), self.profile,
                       finish=self.finish_reason, model=self.model, request_id=self.request_id,
-                      response_id=self.id, raw=self._raw, annotations=self._annotations)
+                      response_id=self.id, raw=self._raw, annotations=self._annotations or self._item_annotations)
 
 
 _HANDLERS = {
