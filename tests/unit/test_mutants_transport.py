@@ -106,3 +106,186 @@ def test_retry_policy_is_an_immutable_value():
         p.max_retries = 5  # type: ignore[misc]
     assert dataclasses.replace(p, max_retries=5) == RetryPolicy(max_retries=5) != p
     assert hash(p) == hash(RetryPolicy())
+
+
+# -- the whole module: the transport's observable behaviour the second mutation run found unpinned ----
+# (``responses`` answers inside requests' adapter: no sockets unless a test needs the pool)
+
+import io  # noqa: E402
+import os  # noqa: E402
+import ssl  # noqa: E402
+import typing  # noqa: E402
+
+import requests  # noqa: E402
+
+from llm_client_sync import Timeout  # noqa: E402
+from llm_client_sync.errors import (  # noqa: E402
+    APIConnectionError,
+    APITimeoutError,
+    ResponseTooLargeError,
+    TLSVerificationError,
+)
+from llm_client_sync.testing import MockOpenAIServer  # noqa: E402
+from llm_client_sync.transport import Transport, TransportResponse, body_limit  # noqa: E402
+
+responses = pytest.importorskip("responses")
+
+BASE = "https://api.example.test/v1"
+NO_RETRY = RetryPolicy(max_retries=0)
+
+
+@pytest.fixture()
+def mock():
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        yield rsps
+
+
+class _Clock:
+    """A transport clock that only moves when the transport sleeps (by ``step`` per sleep)."""
+
+    def __init__(self, step: float = 0.0) -> None:
+        self.now = 1000.0
+        self.step = step
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += self.step or seconds
+
+
+class _BreaksAfter(io.RawIOBase):
+    """A response body whose connection resets after the first bytes."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buf) -> int:
+        if not self.data:
+            raise ConnectionResetError("connection reset by peer")
+        n = len(self.data)
+        buf[:n], self.data = self.data, b""
+        return n
+
+
+@pytest.mark.parametrize("cls", [Timeout, RetryPolicy, TransportResponse])
+def test_public_dataclass_annotations_resolve(cls):
+    # config loaders and type checkers at run time (pydantic, cattrs, typeguard) evaluate them
+    hints = typing.get_type_hints(cls)
+    assert set(hints) >= {f.name for f in dataclasses.fields(cls)}
+    if cls is Timeout:
+        assert hints["total"] == typing.Optional[float]
+
+
+def test_body_limit_of_one_byte_is_a_valid_cap(mock):
+    mock.get(f"{BASE}/one", body=b"1")
+    mock.get(f"{BASE}/two", body=b"12")
+    t = Transport(BASE, "k", retry=NO_RETRY)
+    with body_limit(1) as cap:
+        assert cap == 1
+        assert t.request("GET", "one").content == b"1"
+        with pytest.raises(ResponseTooLargeError) as info:
+            t.request("GET", "two")
+    assert "max_body_bytes=1 " in str(info.value)
+
+
+def test_too_large_body_says_how_to_raise_the_cap(mock):
+    mock.get(f"{BASE}/big", body=b"x" * 2048)
+    with pytest.raises(ResponseTooLargeError) as info:
+        Transport(BASE, "k", retry=NO_RETRY, max_body_bytes=1024).request("GET", "big")
+    assert str(info.value).startswith("response body exceeds max_body_bytes=1,024 (after decompression)")
+    assert "raise the cap with Transport(max_body_bytes=...) if this is expected, else check base_url" in str(info.value)
+
+
+def test_deadline_passed_during_a_retry_wait_is_a_timeout_naming_the_attempts(mock):
+    # the process overslept (suspended laptop, GC pause): the next attempt is not sent
+    mock.post(f"{BASE}/chat", status=500, json={"error": {"message": "boom"}})
+    clock = _Clock(step=60.0)
+    t = Transport(BASE, "k", timeout=Timeout(total=10.0), retry=RetryPolicy(max_retries=3, base=1.0, jitter=0),
+                  clock=clock, sleep=clock.sleep)
+    with pytest.raises(APITimeoutError) as info:
+        t.request("POST", "chat", json={})
+    assert str(info.value) == "total deadline of 10s passed before POST chat (after 1 attempts)"
+    assert len(mock.calls) == 1 and clock.slept == [1.0]
+
+
+def test_body_lost_mid_way_is_retried_and_the_retry_answer_returned(mock):
+    mock.post(f"{BASE}/chat", body=io.BufferedReader(_BreaksAfter(b'{"par')), headers={"content-length": "100"})
+    mock.post(f"{BASE}/chat", json={"ok": 1})
+    clock = _Clock()
+    notes: list[tuple] = []
+    t = Transport(BASE, "k", retry=RetryPolicy(max_retries=1, base=0.5, jitter=0), clock=clock, sleep=clock.sleep)
+    t.retry_observers.append(lambda attempt, delay, **why: notes.append((attempt, delay, why)))
+    r = t.request("POST", "chat", json={})
+    assert isinstance(r, TransportResponse) and r.json() == {"ok": 1} and len(mock.calls) == 2
+    assert clock.slept == [0.5] and notes == [(1, 0.5, {"error": "APIConnectionError"})]
+
+
+def test_body_lost_with_no_retries_left_is_a_connection_error(mock):
+    mock.post(f"{BASE}/chat", body=io.BufferedReader(_BreaksAfter(b'{"par')), headers={"content-length": "100"})
+    with pytest.raises(APIConnectionError) as info:
+        Transport(BASE, "k", retry=NO_RETRY).request("POST", "chat", json={})
+    assert "connection lost while reading the body" in str(info.value) and len(mock.calls) == 1
+
+
+def _ssl_failure(text: str, cause: BaseException | None = None) -> requests.exceptions.SSLError:
+    exc = requests.exceptions.SSLError(text)
+    exc.__cause__ = cause
+    return exc
+
+
+@pytest.mark.parametrize("exc", [
+    _ssl_failure("HTTPSConnectionPool: Max retries exceeded", ssl.SSLCertVerificationError(1, "self-signed")),
+    _ssl_failure("pool error", OSError("[SSL: CERTIFICATE_VERIFY_FAILED] (_ssl.c:1006)")),
+    _ssl_failure("tls: certificate verify failed: unable to get local issuer certificate"),
+    _ssl_failure("hostname mismatch, certificate is not valid for 'api.example.test'"),
+    requests.exceptions.SSLError(ssl.SSLCertVerificationError(1, "wrapped as the first argument")),
+], ids=["cause", "cause-text", "lowercase", "hostname", "args"])
+def test_certificate_failures_anywhere_in_the_chain_say_tls_verification(mock, exc):
+    mock.post(f"{BASE}/chat", body=exc)
+    with pytest.raises(TLSVerificationError) as info:
+        Transport(BASE, "k", retry=NO_RETRY).request("POST", "chat", json={})
+    assert "REQUESTS_CA_BUNDLE or ca_bundle=" in str(info.value)
+
+
+def test_other_tls_failures_are_connection_errors_not_certificate_advice(mock):
+    exc = _ssl_failure("[SSL: WRONG_VERSION_NUMBER] wrong version number", ssl.SSLError(1, "WRONG_VERSION_NUMBER"))
+    mock.post(f"{BASE}/chat", body=exc)
+    with pytest.raises(APIConnectionError) as info:
+        Transport(BASE, "k", retry=NO_RETRY).request("POST", "chat", json={})
+    assert not isinstance(info.value, TLSVerificationError)
+    assert str(info.value).startswith("connection failed (SSLError): ") and "ca_bundle" not in str(info.value)
+
+
+def test_close_releases_the_pooled_connection_and_the_transport_reopens():
+    with MockOpenAIServer() as server:
+        t = Transport(server.base_url, "k", retry=NO_RETRY)
+        assert t.request("GET", "models").status_code == 200
+        assert server.connections_closed == 0  # kept alive in the pool
+        t.close()
+        assert server.wait_connections_closed(1, timeout=2.0)
+        assert t.request("GET", "models").status_code == 200  # a new session after close
+        t.close()
+        assert server.wait_connections_closed(2, timeout=2.0)
+
+
+def test_close_in_a_forked_child_leaves_the_parents_session_alone(monkeypatch):
+    t = Transport("http://127.0.0.1:9", "k")
+    inherited = t._get_session()
+    closed: list[int] = []
+    monkeypatch.setattr(inherited, "close", lambda: closed.append(1))
+    parent = os.getpid()
+    monkeypatch.setattr(os, "getpid", lambda: parent + 1)  # as seen in the child after a fork
+    t.close()
+    assert closed == []
+    monkeypatch.setattr(os, "getpid", lambda: parent)
+    t2 = Transport("http://127.0.0.1:9", "k")
+    own = t2._get_session()
+    monkeypatch.setattr(own, "close", lambda: closed.append(2))
+    t2.close()
+    assert closed == [2]
