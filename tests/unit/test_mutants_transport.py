@@ -121,12 +121,17 @@ import requests  # noqa: E402
 from llm_client_sync import Timeout  # noqa: E402
 from llm_client_sync.errors import (  # noqa: E402
     APIConnectionError,
+    APIResponseValidationError,
+    APIStatusError,
     APITimeoutError,
+    ConfigurationError,
+    RequestCancelledError,
     ResponseTooLargeError,
+    StreamError,
     TLSVerificationError,
 )
 from llm_client_sync.testing import MockOpenAIServer  # noqa: E402
-from llm_client_sync.transport import Transport, TransportResponse, body_limit  # noqa: E402
+from llm_client_sync.transport import CancelToken, Transport, TransportResponse, body_limit, cancel_scope  # noqa: E402
 
 responses = pytest.importorskip("responses")
 
@@ -289,3 +294,130 @@ def test_close_in_a_forked_child_leaves_the_parents_session_alone(monkeypatch):
     monkeypatch.setattr(own, "close", lambda: closed.append(2))
     t2.close()
     assert closed == [2]
+
+
+# -- the messages a user acts on ------------------------------------------------------------------
+@pytest.mark.parametrize("body, want", [
+    ({"error": {"message": "model not found", "type": "invalid_request_error"}}, "HTTP 400: model not found"),
+    ({"error": "quota exceeded for this key"}, "HTTP 400: quota exceeded for this key"),
+    ("  upstream unavailable  \n", "HTTP 400: upstream unavailable"),
+    ([{"error": {"code": 400}}], "HTTP 400: no error message"),
+    ("", "HTTP 400: no error message"),
+], ids=["openai", "string-error", "text", "json-list", "empty"])
+def test_status_error_message_from_each_body_shape(mock, body, want):
+    kw = {"json": body} if isinstance(body, (dict, list)) else {"body": body}
+    mock.post(f"{BASE}/chat", status=400, headers={"x-request-id": "req_9"}, **kw)
+    with pytest.raises(APIStatusError) as info:
+        Transport(BASE, "k", retry=NO_RETRY).request("POST", "chat", json={})
+    assert str(info.value) == want + " (request id req_9)"
+    assert info.value.status_code == 400 and info.value.request_id == "req_9"
+
+
+def test_status_error_message_is_cut_at_1000_characters(mock):
+    mock.post(f"{BASE}/chat", status=400, json={"error": {"message": "m" * 1500}})
+    with pytest.raises(APIStatusError) as info:
+        Transport(BASE, "k", retry=NO_RETRY).request("POST", "chat", json={})
+    assert str(info.value) == "HTTP 400: " + "m" * 1000
+    assert info.value.body["error"]["message"] == "m" * 1500  # the body itself is kept whole
+
+
+def test_refused_redirect_says_why_and_what_to_set(mock):
+    mock.post(f"{BASE}/chat", status=308, headers={"Location": "https://other.example/v1/chat"})
+    with pytest.raises(APIStatusError) as info:
+        Transport(BASE, "k", retry=NO_RETRY).request("POST", "chat", json={})
+    assert str(info.value) == (
+        f"HTTP 308: the server redirects {BASE}/chat to https://other.example/v1/chat; redirects are not "
+        "followed (a POST body and the API key must not be re-sent elsewhere): set base_url to the final URL")
+
+
+def test_corrupt_gzip_body_is_a_validation_error_saying_so(mock):
+    mock.get(f"{BASE}/x", body=b"this is not gzip", headers={"Content-Encoding": "gzip"})
+    with pytest.raises(APIResponseValidationError) as info:
+        Transport(BASE, "k", retry=NO_RETRY).request("GET", "x")
+    assert str(info.value).startswith("the compressed body is corrupt (Error -3 ")
+
+
+@pytest.mark.parametrize("stream, exc, want", [
+    (True, requests.exceptions.ReadTimeout("read timed out"),
+     "no response headers within first_byte=2s (ReadTimeout); raise Timeout(first_byte=...) if the server is "
+     "known to be slow"),
+    (False, requests.exceptions.ReadTimeout("read timed out"), "no response within read=3s (ReadTimeout)"),
+    (True, requests.exceptions.ConnectTimeout("connect timed out"), "request timed out (ConnectTimeout)"),
+])
+def test_timeout_before_the_headers_names_the_timeout_to_raise(mock, stream, exc, want):
+    mock.post(f"{BASE}/chat", body=exc)
+    t = Transport(BASE, "k", retry=NO_RETRY, timeout=Timeout(first_byte=2, read=3))
+    with pytest.raises(APITimeoutError) as info:
+        t.open_stream("chat", json={}) if stream else t.request("POST", "chat", json={})
+    assert str(info.value) == want
+
+
+def test_timeout_after_the_deadline_names_the_deadline(mock):
+    clock = _Clock()
+
+    def late(request):
+        clock.now += 30.0
+        raise requests.exceptions.ReadTimeout("read timed out")
+
+    mock.add_callback("POST", f"{BASE}/chat", callback=late)
+    t = Transport(BASE, "k", retry=RetryPolicy(max_retries=2), timeout=Timeout(total=20.0), clock=clock,
+                  sleep=clock.sleep)
+    with pytest.raises(APITimeoutError) as info:
+        t.request("POST", "chat", json={})
+    assert str(info.value) == "total deadline of 20s passed (ReadTimeout)"
+    assert len(mock.calls) == 1 and clock.slept == []
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_deadline_passed_before_the_body_is_read(mock, stream):
+    clock = _Clock()
+
+    def slow_headers(request):
+        clock.now += 30.0  # the headers took the whole budget
+        return 200, {"Content-Type": "text/event-stream" if stream else "application/json"}, b'{"ok": 1}'
+
+    mock.add_callback("POST", f"{BASE}/chat", callback=slow_headers)
+    t = Transport(BASE, "k", retry=NO_RETRY, timeout=Timeout(total=20.0), clock=clock, sleep=clock.sleep)
+    if stream:
+        s = t.open_stream("chat", json={})
+        with pytest.raises(StreamError) as info:
+            list(s.iter_bytes())
+        assert str(info.value) == "total deadline of 20s passed while reading the event stream"
+        assert info.value.deadline_passed is True
+    else:
+        with pytest.raises(APITimeoutError) as info:
+            t.request("POST", "chat", json={})
+        assert str(info.value) == "total deadline of 20s passed while reading the response body"
+
+
+def test_stream_connection_lost_names_the_failure(mock):
+    mock.post(f"{BASE}/chat", body=io.BufferedReader(_BreaksAfter(b"data: {}\n\n")),
+              headers={"Content-Type": "text/event-stream"})
+    s = Transport(BASE, "k", retry=NO_RETRY).open_stream("chat", json={})
+    got = []
+    with pytest.raises(StreamError) as info:
+        for chunk in s.iter_bytes():
+            got.append(chunk)
+    assert got == [b"data: {}\n\n"]
+    assert str(info.value) == "stream connection lost: ConnectionResetError: connection reset by peer"
+
+
+def test_unencodable_body_is_a_configuration_error_not_a_connection_failure(mock):
+    with pytest.raises(ConfigurationError) as info:
+        Transport(BASE, "k").request("POST", "chat", json={"x": object()})
+    assert str(info.value).startswith("the request cannot be built (TypeError: Object of type object is not JSON ")
+    assert str(info.value).endswith("; check the parameters, headers and base_url")
+    assert len(mock.calls) == 0
+
+
+def test_cancel_between_attempts_stops_the_retry_before_it_is_sent():
+    token = CancelToken()
+    with MockOpenAIServer() as server:
+        server.add_error(503, {"error": {"message": "busy"}})
+        t = Transport(server.base_url, "k", retry=RetryPolicy(max_retries=2, base=0.01, jitter=0),
+                      sleep=lambda s: None)
+        with cancel_scope(token), pytest.raises(RequestCancelledError) as info:
+            t.request("POST", "chat/completions", json={"model": "m", "messages": []}, before_retry=token.cancel)
+        t.close()
+        assert str(info.value) == "the call was cancelled before it was sent"
+        assert len(server.requests) == 1
