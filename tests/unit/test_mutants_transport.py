@@ -131,7 +131,15 @@ from llm_client_sync.errors import (  # noqa: E402
     TLSVerificationError,
 )
 from llm_client_sync.testing import MockOpenAIServer  # noqa: E402
-from llm_client_sync.transport import CancelToken, Transport, TransportResponse, body_limit, cancel_scope  # noqa: E402
+from llm_client_sync import transport as transport_module  # noqa: E402
+from llm_client_sync.transport import (  # noqa: E402
+    CancelToken,
+    Transport,
+    TransportResponse,
+    body_limit,
+    cancel_scope,
+    header_value,
+)
 
 responses = pytest.importorskip("responses")
 
@@ -421,3 +429,138 @@ def test_cancel_between_attempts_stops_the_retry_before_it_is_sent():
         t.close()
         assert str(info.value) == "the call was cancelled before it was sent"
         assert len(server.requests) == 1
+
+
+# -- caps, edges of the retry loop and of the options ---------------------------------------------
+def test_header_lookup_is_case_insensitive_on_a_plain_mapping():
+    headers = {"Content-Type": "application/json", "Retry-After": " 5 ", "X-Raw": b"v\xe9"}
+    assert header_value(headers, "retry-after") == "5"
+    assert header_value(headers, "content-type") == "application/json"
+    assert header_value(headers, "x-raw") == "v\u00e9"  # bytes are latin-1, as on the wire
+    assert header_value(headers, "x-missing") is None
+    assert header_value({1: "x", "X-N": 3}, "x-n") is None  # not a string
+
+
+def test_documented_body_caps():
+    assert transport_module.FILE_BODY_BYTES == 2 * 2**30 and isinstance(transport_module.FILE_BODY_BYTES, int)
+    with body_limit(transport_module.FILE_BODY_BYTES) as cap:
+        assert cap == 2 * 2**30
+
+
+@pytest.mark.parametrize("bad", [0, -1, 2.5, "1", True, None])
+def test_body_limit_takes_only_a_positive_int(bad):
+    with pytest.raises(ConfigurationError, match="max_bytes must be a positive number of bytes"):
+        with body_limit(bad):
+            pass
+
+
+@pytest.mark.parametrize("value, want", [
+    (0.5, Timeout(connect=0.5, read=0.5, stream_idle=0.5, first_byte=0.5)),
+    (30, Timeout(connect=10.0, read=30.0, stream_idle=30.0, first_byte=30.0)),
+    ({"read": 5}, Timeout(read=5)),
+])
+def test_timeout_coerce(value, want):
+    assert Timeout.coerce(value) == want
+
+
+@pytest.mark.parametrize("bad", [True, 0, -2.0, float("inf"), "30"])
+def test_timeout_coerce_refuses_non_positive_and_non_numbers(bad):
+    with pytest.raises(ConfigurationError):
+        Timeout.coerce(bad)
+
+
+def test_body_read_with_under_a_second_left_is_still_read(mock):
+    clock = _Clock()
+
+    def answer(request):
+        clock.now += 19.5  # half a second of the budget left for the body
+        return 200, {"Content-Type": "application/json"}, b'{"ok": 1}'
+
+    mock.add_callback("POST", f"{BASE}/chat", callback=answer)
+    t = Transport(BASE, "k", retry=NO_RETRY, timeout=Timeout(total=20.0), clock=clock, sleep=clock.sleep)
+    assert t.request("POST", "chat", json={}).json() == {"ok": 1}
+
+
+def test_status_300_is_not_a_success(mock):
+    mock.get(f"{BASE}/x", status=300, json={"choices": ["a", "b"]}, headers={"Location": f"{BASE}/a"})
+    with pytest.raises(APIStatusError) as info:
+        Transport(BASE, "k", retry=NO_RETRY).request("GET", "x")
+    assert info.value.status_code == 300 and "redirects are not followed" in str(info.value)
+
+
+class _Endless(io.RawIOBase):
+    """An error body of ``size`` bytes served in 64 KiB reads; counts what the client took."""
+
+    def __init__(self, size: int, head: bytes = b"") -> None:
+        self.left = size
+        self.head = head
+        self.served = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buf) -> int:
+        n = min(len(buf), 65536, self.left)
+        data = (self.head + b"x" * n)[:n]
+        self.head = self.head[n:]
+        buf[:n] = data
+        self.left -= n
+        self.served += n
+        return n
+
+
+def test_error_body_is_read_only_up_to_its_cap(mock):
+    head = json.dumps(_envelope("9s")).encode()[:-1] + b', "pad": "'
+    body = _Endless(8 * CAP, head)
+    mock.post(f"{BASE}/chat", status=400, body=io.BufferedReader(body, 65536))
+    with pytest.raises(APIStatusError) as info:
+        Transport(BASE, "k", retry=NO_RETRY).request("POST", "chat", json={})
+    # cut at 1 MiB: no longer JSON, kept as text; the rest was never read
+    assert isinstance(info.value.body, str) and len(info.value.body) == CAP
+    assert body.served < CAP + 3 * 65536
+
+
+def test_retry_hint_past_the_deadline_gives_up_at_once(mock):
+    mock.post(f"{BASE}/chat", status=503, json={"error": {"message": "busy"}}, headers={"Retry-After": "30"})
+    mock.post(f"{BASE}/chat", json={"ok": 1})
+    clock = _Clock()
+    t = Transport(BASE, "k", timeout=Timeout(total=10.0), clock=clock, sleep=clock.sleep)
+    with pytest.raises(APIStatusError) as info:
+        t.request("POST", "chat", json={})
+    assert info.value.status_code == 503 and clock.slept == [] and len(mock.calls) == 1
+
+
+def test_retries_stop_after_max_retries(mock):
+    for _ in range(3):
+        mock.post(f"{BASE}/chat", status=503, json={"error": {"message": "busy"}})
+    mock.post(f"{BASE}/chat", json={"ok": 1})  # a fourth attempt would succeed: it must not be made
+    clock = _Clock()
+    t = Transport(BASE, "k", retry=RetryPolicy(max_retries=2, base=1.0, jitter=0), clock=clock, sleep=clock.sleep)
+    with pytest.raises(APIStatusError) as info:
+        t.request("POST", "chat", json={})
+    assert info.value.status_code == 503 and len(mock.calls) == 3 and clock.slept == [1.0, 2.0]
+
+
+@pytest.mark.parametrize("kw", [{"verify": False}, {"ca_bundle": "ca"}])
+def test_explicit_verify_wins_over_requests_ca_bundle(mock, monkeypatch, tmp_path, kw):
+    env_ca, own_ca = tmp_path / "env.pem", tmp_path / "own.pem"
+    env_ca.write_text("env")
+    own_ca.write_text("own")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(env_ca))
+    mock.get(f"{BASE}/x", json={})
+    kw = {k: (str(own_ca) if v == "ca" else v) for k, v in kw.items()}
+    Transport(BASE, "k", retry=NO_RETRY, **kw).request("GET", "x")
+    assert mock.calls[0].request.req_kwargs["verify"] == kw.get("verify", kw.get("ca_bundle"))
+
+
+def test_growing_the_pool_to_its_current_size_keeps_the_connections():
+    with MockOpenAIServer() as server:
+        t = Transport(server.base_url, "k", retry=NO_RETRY, pool_maxsize=4)
+        t.request("GET", "models")
+        session = t._get_session()
+        t.ensure_pool_size(4)
+        assert t._get_session() is session and server.connections_closed == 0
+        t.ensure_pool_size(8)
+        assert t.pool_maxsize == 8 and t._get_session() is not session
+        assert server.wait_connections_closed(1, timeout=2.0)  # the old pool was closed
+        t.close()
