@@ -564,3 +564,39 @@ def test_growing_the_pool_to_its_current_size_keeps_the_connections():
         assert t.pool_maxsize == 8 and t._get_session() is not session
         assert server.wait_connections_closed(1, timeout=2.0)  # the old pool was closed
         t.close()
+
+
+# -- cancellation scopes ----------------------------------------------------------------------------
+def test_scopes_nest_an_outer_cancel_reaches_inner_tokens():
+    outer, middle, inner = CancelToken(), CancelToken(), CancelToken()
+    with cancel_scope(outer):
+        with cancel_scope(middle):
+            with cancel_scope(inner):
+                pass
+    outer.cancel()
+    assert middle.cancelled and inner.cancelled
+    late = CancelToken()
+    with cancel_scope(outer), cancel_scope(late):  # opened under an already-cancelled scope
+        assert late.cancelled
+    lone_a, lone_b = CancelToken(), CancelToken()
+    with cancel_scope(lone_a), cancel_scope(lone_b):
+        pass
+    lone_b.cancel()
+    assert not lone_a.cancelled  # an inner cancel does not reach the outer token
+
+
+def test_cancelling_a_finished_calls_token_leaves_the_pooled_connection_alone():
+    import threading
+
+    from llm_client_sync.testing import JSONResponse
+
+    with MockOpenAIServer() as server:
+        # each accepted connection is served by its own thread: the name tells a reused connection
+        server.route("GET", "/v1/ping", lambda req: JSONResponse({"conn": threading.current_thread().name}))
+        t = Transport(server.base_url, "k", retry=NO_RETRY)
+        token = CancelToken()
+        with cancel_scope(token):
+            first = t.request("GET", "ping").json()["conn"]
+        token.cancel()  # e.g. an aio task cancelled after its call returned
+        assert t.request("GET", "ping").json()["conn"] == first
+        t.close()
