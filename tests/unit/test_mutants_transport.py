@@ -600,3 +600,18 @@ def test_cancelling_a_finished_calls_token_leaves_the_pooled_connection_alone():
         token.cancel()  # e.g. an aio task cancelled after its call returned
         assert t.request("GET", "ping").json()["conn"] == first
         t.close()
+
+
+def test_http_proxy_pools_obey_cancel_socks_pools_stay_socks(monkeypatch):
+    socks_pools = {"http": object, "https": object}
+
+    class FakeSocksManager:  # PySocks is optional: stands in for urllib3.contrib.socks
+        def __init__(self, *args, **kwargs) -> None:
+            self.pool_classes_by_scheme = socks_pools
+
+    monkeypatch.setattr(requests.adapters, "SOCKSProxyManager", FakeSocksManager)
+    adapter = Transport(BASE, "k")._get_session().get_adapter(BASE)
+    # through an HTTP proxy the connections are registered with the cancel token like direct ones
+    assert adapter.proxy_manager_for("http://proxy.internal:3128").pool_classes_by_scheme is transport_module._POOLS
+    # a SOCKS manager's own pool classes do the SOCKS handshake: replacing them would bypass the proxy
+    assert adapter.proxy_manager_for("SOCKS5h://proxy.internal:1080").pool_classes_by_scheme is socks_pools
