@@ -1,15 +1,39 @@
-"""Retry hints and the retryable predicate: the edges the mutation run found unpinned (Google
-RetryInfo bodies at the size cap, in wrapped lists; RetryPolicy defaults and backoff arithmetic)."""
+"""The transport's behaviour the mutation runs found unpinned: retry hints and the retryable
+predicate (Google RetryInfo bodies at the size cap, in wrapped lists; RetryPolicy defaults and
+backoff arithmetic), then the whole module: body and error-body caps, the retry loop's bounds and
+deadline, a body lost mid-way, the TLS-verification chain, the messages a user acts on, session
+close and cancel scopes."""
 
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
+import os
+import ssl
+import threading
+import typing
 
 import pytest
+import requests
 
-from llm_client_sync import RetryPolicy
-from llm_client_sync.transport import MAX_RETRY_AFTER, is_retryable, retry_after_seconds
+from llm_client_sync import RetryPolicy, Timeout
+from llm_client_sync import errors as E
+from llm_client_sync import transport as transport_module
+from llm_client_sync.testing import JSONResponse, MockOpenAIServer
+from llm_client_sync.transport import (
+    MAX_RETRY_AFTER,
+    CancelToken,
+    Transport,
+    TransportResponse,
+    body_limit,
+    cancel_scope,
+    header_value,
+    is_retryable,
+    retry_after_seconds,
+)
+
+responses = pytest.importorskip("responses")
 
 RETRY_INFO = "type.googleapis.com/google.rpc.RetryInfo"
 CAP = 1024 * 1024  # the error-body cap of the transport
@@ -111,37 +135,6 @@ def test_retry_policy_is_an_immutable_value():
 # -- the whole module: the transport's observable behaviour the second mutation run found unpinned ----
 # (``responses`` answers inside requests' adapter: no sockets unless a test needs the pool)
 
-import io  # noqa: E402
-import os  # noqa: E402
-import ssl  # noqa: E402
-import typing  # noqa: E402
-
-import requests  # noqa: E402
-
-from llm_client_sync import Timeout  # noqa: E402
-from llm_client_sync.errors import (  # noqa: E402
-    APIConnectionError,
-    APIResponseValidationError,
-    APIStatusError,
-    APITimeoutError,
-    ConfigurationError,
-    RequestCancelledError,
-    ResponseTooLargeError,
-    StreamError,
-    TLSVerificationError,
-)
-from llm_client_sync.testing import MockOpenAIServer  # noqa: E402
-from llm_client_sync import transport as transport_module  # noqa: E402
-from llm_client_sync.transport import (  # noqa: E402
-    CancelToken,
-    Transport,
-    TransportResponse,
-    body_limit,
-    cancel_scope,
-    header_value,
-)
-
-responses = pytest.importorskip("responses")
 
 BASE = "https://api.example.test/v1"
 NO_RETRY = RetryPolicy(max_retries=0)
@@ -202,14 +195,14 @@ def test_body_limit_of_one_byte_is_a_valid_cap(mock):
     with body_limit(1) as cap:
         assert cap == 1
         assert t.request("GET", "one").content == b"1"
-        with pytest.raises(ResponseTooLargeError) as info:
+        with pytest.raises(E.ResponseTooLargeError) as info:
             t.request("GET", "two")
     assert "max_body_bytes=1 " in str(info.value)
 
 
 def test_too_large_body_says_how_to_raise_the_cap(mock):
     mock.get(f"{BASE}/big", body=b"x" * 2048)
-    with pytest.raises(ResponseTooLargeError) as info:
+    with pytest.raises(E.ResponseTooLargeError) as info:
         Transport(BASE, "k", retry=NO_RETRY, max_body_bytes=1024).request("GET", "big")
     assert str(info.value).startswith("response body exceeds max_body_bytes=1,024 (after decompression)")
     assert "raise the cap with Transport(max_body_bytes=...) if this is expected, else check base_url" in str(info.value)
@@ -221,7 +214,7 @@ def test_deadline_passed_during_a_retry_wait_is_a_timeout_naming_the_attempts(mo
     clock = _Clock(step=60.0)
     t = Transport(BASE, "k", timeout=Timeout(total=10.0), retry=RetryPolicy(max_retries=3, base=1.0, jitter=0),
                   clock=clock, sleep=clock.sleep)
-    with pytest.raises(APITimeoutError) as info:
+    with pytest.raises(E.APITimeoutError) as info:
         t.request("POST", "chat", json={})
     assert str(info.value) == "total deadline of 10s passed before POST chat (after 1 attempts)"
     assert len(mock.calls) == 1 and clock.slept == [1.0]
@@ -241,7 +234,7 @@ def test_body_lost_mid_way_is_retried_and_the_retry_answer_returned(mock):
 
 def test_body_lost_with_no_retries_left_is_a_connection_error(mock):
     mock.post(f"{BASE}/chat", body=io.BufferedReader(_BreaksAfter(b'{"par')), headers={"content-length": "100"})
-    with pytest.raises(APIConnectionError) as info:
+    with pytest.raises(E.APIConnectionError) as info:
         Transport(BASE, "k", retry=NO_RETRY).request("POST", "chat", json={})
     assert "connection lost while reading the body" in str(info.value) and len(mock.calls) == 1
 
@@ -261,7 +254,7 @@ def _ssl_failure(text: str, cause: BaseException | None = None) -> requests.exce
 ], ids=["cause", "cause-text", "lowercase", "hostname", "args"])
 def test_certificate_failures_anywhere_in_the_chain_say_tls_verification(mock, exc):
     mock.post(f"{BASE}/chat", body=exc)
-    with pytest.raises(TLSVerificationError) as info:
+    with pytest.raises(E.TLSVerificationError) as info:
         Transport(BASE, "k", retry=NO_RETRY).request("POST", "chat", json={})
     assert "REQUESTS_CA_BUNDLE or ca_bundle=" in str(info.value)
 
@@ -269,9 +262,9 @@ def test_certificate_failures_anywhere_in_the_chain_say_tls_verification(mock, e
 def test_other_tls_failures_are_connection_errors_not_certificate_advice(mock):
     exc = _ssl_failure("[SSL: WRONG_VERSION_NUMBER] wrong version number", ssl.SSLError(1, "WRONG_VERSION_NUMBER"))
     mock.post(f"{BASE}/chat", body=exc)
-    with pytest.raises(APIConnectionError) as info:
+    with pytest.raises(E.APIConnectionError) as info:
         Transport(BASE, "k", retry=NO_RETRY).request("POST", "chat", json={})
-    assert not isinstance(info.value, TLSVerificationError)
+    assert not isinstance(info.value, E.TLSVerificationError)
     assert str(info.value).startswith("connection failed (SSLError): ") and "ca_bundle" not in str(info.value)
 
 
@@ -315,7 +308,7 @@ def test_close_in_a_forked_child_leaves_the_parents_session_alone(monkeypatch):
 def test_status_error_message_from_each_body_shape(mock, body, want):
     kw = {"json": body} if isinstance(body, (dict, list)) else {"body": body}
     mock.post(f"{BASE}/chat", status=400, headers={"x-request-id": "req_9"}, **kw)
-    with pytest.raises(APIStatusError) as info:
+    with pytest.raises(E.APIStatusError) as info:
         Transport(BASE, "k", retry=NO_RETRY).request("POST", "chat", json={})
     assert str(info.value) == want + " (request id req_9)"
     assert info.value.status_code == 400 and info.value.request_id == "req_9"
@@ -323,7 +316,7 @@ def test_status_error_message_from_each_body_shape(mock, body, want):
 
 def test_status_error_message_is_cut_at_1000_characters(mock):
     mock.post(f"{BASE}/chat", status=400, json={"error": {"message": "m" * 1500}})
-    with pytest.raises(APIStatusError) as info:
+    with pytest.raises(E.APIStatusError) as info:
         Transport(BASE, "k", retry=NO_RETRY).request("POST", "chat", json={})
     assert str(info.value) == "HTTP 400: " + "m" * 1000
     assert info.value.body["error"]["message"] == "m" * 1500  # the body itself is kept whole
@@ -331,7 +324,7 @@ def test_status_error_message_is_cut_at_1000_characters(mock):
 
 def test_refused_redirect_says_why_and_what_to_set(mock):
     mock.post(f"{BASE}/chat", status=308, headers={"Location": "https://other.example/v1/chat"})
-    with pytest.raises(APIStatusError) as info:
+    with pytest.raises(E.APIStatusError) as info:
         Transport(BASE, "k", retry=NO_RETRY).request("POST", "chat", json={})
     assert str(info.value) == (
         f"HTTP 308: the server redirects {BASE}/chat to https://other.example/v1/chat; redirects are not "
@@ -340,7 +333,7 @@ def test_refused_redirect_says_why_and_what_to_set(mock):
 
 def test_corrupt_gzip_body_is_a_validation_error_saying_so(mock):
     mock.get(f"{BASE}/x", body=b"this is not gzip", headers={"Content-Encoding": "gzip"})
-    with pytest.raises(APIResponseValidationError) as info:
+    with pytest.raises(E.APIResponseValidationError) as info:
         Transport(BASE, "k", retry=NO_RETRY).request("GET", "x")
     assert str(info.value).startswith("the compressed body is corrupt (Error -3 ")
 
@@ -355,7 +348,7 @@ def test_corrupt_gzip_body_is_a_validation_error_saying_so(mock):
 def test_timeout_before_the_headers_names_the_timeout_to_raise(mock, stream, exc, want):
     mock.post(f"{BASE}/chat", body=exc)
     t = Transport(BASE, "k", retry=NO_RETRY, timeout=Timeout(first_byte=2, read=3))
-    with pytest.raises(APITimeoutError) as info:
+    with pytest.raises(E.APITimeoutError) as info:
         t.open_stream("chat", json={}) if stream else t.request("POST", "chat", json={})
     assert str(info.value) == want
 
@@ -370,7 +363,7 @@ def test_timeout_after_the_deadline_names_the_deadline(mock):
     mock.add_callback("POST", f"{BASE}/chat", callback=late)
     t = Transport(BASE, "k", retry=RetryPolicy(max_retries=2), timeout=Timeout(total=20.0), clock=clock,
                   sleep=clock.sleep)
-    with pytest.raises(APITimeoutError) as info:
+    with pytest.raises(E.APITimeoutError) as info:
         t.request("POST", "chat", json={})
     assert str(info.value) == "total deadline of 20s passed (ReadTimeout)"
     assert len(mock.calls) == 1 and clock.slept == []
@@ -388,12 +381,12 @@ def test_deadline_passed_before_the_body_is_read(mock, stream):
     t = Transport(BASE, "k", retry=NO_RETRY, timeout=Timeout(total=20.0), clock=clock, sleep=clock.sleep)
     if stream:
         s = t.open_stream("chat", json={})
-        with pytest.raises(StreamError) as info:
+        with pytest.raises(E.StreamError) as info:
             list(s.iter_bytes())
         assert str(info.value) == "total deadline of 20s passed while reading the event stream"
         assert info.value.deadline_passed is True
     else:
-        with pytest.raises(APITimeoutError) as info:
+        with pytest.raises(E.APITimeoutError) as info:
             t.request("POST", "chat", json={})
         assert str(info.value) == "total deadline of 20s passed while reading the response body"
 
@@ -403,7 +396,7 @@ def test_stream_connection_lost_names_the_failure(mock):
               headers={"Content-Type": "text/event-stream"})
     s = Transport(BASE, "k", retry=NO_RETRY).open_stream("chat", json={})
     got = []
-    with pytest.raises(StreamError) as info:
+    with pytest.raises(E.StreamError) as info:
         for chunk in s.iter_bytes():
             got.append(chunk)
     assert got == [b"data: {}\n\n"]
@@ -411,7 +404,7 @@ def test_stream_connection_lost_names_the_failure(mock):
 
 
 def test_unencodable_body_is_a_configuration_error_not_a_connection_failure(mock):
-    with pytest.raises(ConfigurationError) as info:
+    with pytest.raises(E.ConfigurationError) as info:
         Transport(BASE, "k").request("POST", "chat", json={"x": object()})
     assert str(info.value).startswith("the request cannot be built (TypeError: Object of type object is not JSON ")
     assert str(info.value).endswith("; check the parameters, headers and base_url")
@@ -424,7 +417,7 @@ def test_cancel_between_attempts_stops_the_retry_before_it_is_sent():
         server.add_error(503, {"error": {"message": "busy"}})
         t = Transport(server.base_url, "k", retry=RetryPolicy(max_retries=2, base=0.01, jitter=0),
                       sleep=lambda s: None)
-        with cancel_scope(token), pytest.raises(RequestCancelledError) as info:
+        with cancel_scope(token), pytest.raises(E.RequestCancelledError) as info:
             t.request("POST", "chat/completions", json={"model": "m", "messages": []}, before_retry=token.cancel)
         t.close()
         assert str(info.value) == "the call was cancelled before it was sent"
@@ -449,7 +442,7 @@ def test_documented_body_caps():
 
 @pytest.mark.parametrize("bad", [0, -1, 2.5, "1", True, None])
 def test_body_limit_takes_only_a_positive_int(bad):
-    with pytest.raises(ConfigurationError, match="max_bytes must be a positive number of bytes"):
+    with pytest.raises(E.ConfigurationError, match="max_bytes must be a positive number of bytes"):
         with body_limit(bad):
             pass
 
@@ -465,7 +458,7 @@ def test_timeout_coerce(value, want):
 
 @pytest.mark.parametrize("bad", [True, 0, -2.0, float("inf"), "30"])
 def test_timeout_coerce_refuses_non_positive_and_non_numbers(bad):
-    with pytest.raises(ConfigurationError):
+    with pytest.raises(E.ConfigurationError):
         Timeout.coerce(bad)
 
 
@@ -483,7 +476,7 @@ def test_body_read_with_under_a_second_left_is_still_read(mock):
 
 def test_status_300_is_not_a_success(mock):
     mock.get(f"{BASE}/x", status=300, json={"choices": ["a", "b"]}, headers={"Location": f"{BASE}/a"})
-    with pytest.raises(APIStatusError) as info:
+    with pytest.raises(E.APIStatusError) as info:
         Transport(BASE, "k", retry=NO_RETRY).request("GET", "x")
     assert info.value.status_code == 300 and "redirects are not followed" in str(info.value)
 
@@ -513,7 +506,7 @@ def test_error_body_is_read_only_up_to_its_cap(mock):
     head = json.dumps(_envelope("9s")).encode()[:-1] + b', "pad": "'
     body = _Endless(8 * CAP, head)
     mock.post(f"{BASE}/chat", status=400, body=io.BufferedReader(body, 65536))
-    with pytest.raises(APIStatusError) as info:
+    with pytest.raises(E.APIStatusError) as info:
         Transport(BASE, "k", retry=NO_RETRY).request("POST", "chat", json={})
     # cut at 1 MiB: no longer JSON, kept as text; the rest was never read
     assert isinstance(info.value.body, str) and len(info.value.body) == CAP
@@ -525,7 +518,7 @@ def test_retry_hint_past_the_deadline_gives_up_at_once(mock):
     mock.post(f"{BASE}/chat", json={"ok": 1})
     clock = _Clock()
     t = Transport(BASE, "k", timeout=Timeout(total=10.0), clock=clock, sleep=clock.sleep)
-    with pytest.raises(APIStatusError) as info:
+    with pytest.raises(E.APIStatusError) as info:
         t.request("POST", "chat", json={})
     assert info.value.status_code == 503 and clock.slept == [] and len(mock.calls) == 1
 
@@ -536,7 +529,7 @@ def test_retries_stop_after_max_retries(mock):
     mock.post(f"{BASE}/chat", json={"ok": 1})  # a fourth attempt would succeed: it must not be made
     clock = _Clock()
     t = Transport(BASE, "k", retry=RetryPolicy(max_retries=2, base=1.0, jitter=0), clock=clock, sleep=clock.sleep)
-    with pytest.raises(APIStatusError) as info:
+    with pytest.raises(E.APIStatusError) as info:
         t.request("POST", "chat", json={})
     assert info.value.status_code == 503 and len(mock.calls) == 3 and clock.slept == [1.0, 2.0]
 
@@ -586,10 +579,6 @@ def test_scopes_nest_an_outer_cancel_reaches_inner_tokens():
 
 
 def test_cancelling_a_finished_calls_token_leaves_the_pooled_connection_alone():
-    import threading
-
-    from llm_client_sync.testing import JSONResponse
-
     with MockOpenAIServer() as server:
         # each accepted connection is served by its own thread: the name tells a reused connection
         server.route("GET", "/v1/ping", lambda req: JSONResponse({"conn": threading.current_thread().name}))
