@@ -604,3 +604,20 @@ def test_http_proxy_pools_obey_cancel_socks_pools_stay_socks(monkeypatch):
     assert adapter.proxy_manager_for("http://proxy.internal:3128").pool_classes_by_scheme is transport_module._POOLS
     # a SOCKS manager's own pool classes do the SOCKS handshake: replacing them would bypass the proxy
     assert adapter.proxy_manager_for("SOCKS5h://proxy.internal:1080").pool_classes_by_scheme is socks_pools
+
+
+def test_transport_response_without_a_request_id_has_none():
+    r = TransportResponse(200, {"Content-Type": "application/json"}, b'{"a": 1}')
+    assert r.request_id is None and r.json() == {"a": 1} and r.text == '{"a": 1}'
+
+
+def test_debug_log_names_the_status_request_id_and_attempt(mock, caplog):
+    mock.post(f"{BASE}/chat", status=503, json={"error": {"message": "busy"}}, headers={"x-request-id": "req_1"})
+    mock.post(f"{BASE}/chat", json={"ok": 1}, headers={"x-request-id": "req_2"})
+    clock = _Clock()
+    t = Transport(BASE, "k", retry=RetryPolicy(max_retries=1, base=0.5, jitter=0), clock=clock, sleep=clock.sleep)
+    with caplog.at_level("DEBUG", logger="llm_client_sync.transport"):
+        t.request("POST", "chat", json={})
+    answered = [m for m in caplog.messages if " -> " in m]
+    assert answered == ["POST chat -> 503 in 0.000s (request id req_1, attempt 1)",
+                        "POST chat -> 200 in 0.000s (request id req_2, attempt 2)"]
