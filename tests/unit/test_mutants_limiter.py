@@ -439,3 +439,42 @@ def test_settling_on_a_requests_only_limiter_ignores_the_token_count():
     lim = make(clock, rpm=2)
     lim.settle(lim.acquire(10), 50)
     assert lim.snapshot()["requests"]["window_spent"] == 1 and "tokens" not in lim.snapshot()
+
+
+# ---- reset headers, limits, the provider's registry (whole-module run) ----------------------------
+
+@pytest.mark.parametrize("value, seconds", [("1500us", 1.5e-3), ("2µs", 2e-6), ("3ns", 3e-9), ("1h", 3600.0),
+                                            ("1m13.588s", 73.588), ("12ms", 0.012)])
+def test_reset_durations_in_every_go_unit(value, seconds):
+    from llm_client_sync.ratelimit.limiter import parse_reset
+
+    assert parse_reset(value) == pytest.approx(seconds, rel=1e-12)
+
+
+@pytest.mark.parametrize("window, ok", [(0, False), (0.001, True), (999_999_999.0, True), (1e9, False)])
+def test_the_window_is_a_positive_number_below_a_billion_seconds(window, ok):
+    if ok:
+        assert RateLimit(rpm=1, window=window).window == window
+    else:
+        with pytest.raises(ConfigurationError, match="RateLimit.window must be a positive number of seconds"):
+            RateLimit(rpm=1, window=window)
+
+
+def test_providers_share_a_limiter_per_served_model_key_and_limits():
+    from types import SimpleNamespace
+
+    from llm_client_sync.ratelimit.limiter import build_limiter
+
+    limits = RateLimit(rpm=5)
+    served = SimpleNamespace(api_id="served-model", key="alias")
+    a = build_limiter(limits, served, "key-1")
+    assert a.name == "served-model/key-1" and build_limiter(RateLimit(rpm=5), served, "key-1") is a
+    assert build_limiter(limits, SimpleNamespace(api_id="served-model", key="other"), "key-1") is a
+    assert build_limiter(limits, served, "key-2") is not a and build_limiter(RateLimit(rpm=6), served, "key-1") is not a
+    assert build_limiter(limits, SimpleNamespace(api_id=None, key="alias"), "key-1").name == "alias/key-1"
+
+    class Bare:
+        def __str__(self) -> str:
+            return "bare-model"
+
+    assert build_limiter(limits, Bare(), "key-1").name == "bare-model/key-1"
