@@ -37,8 +37,10 @@ def _mutmut():
 
 
 def main():  # guarded: a test that spawns processes re-imports __main__
-    root, module, out = sys.argv[1], sys.argv[2], sys.argv[3]
+    root, module, out = sys.argv[1], sys.argv[2], os.path.abspath(sys.argv[3])
     opts = dict(zip(sys.argv[4::2], sys.argv[5::2]))
+    if "--only" in opts:
+        opts["--only"] = os.path.abspath(opts["--only"])
     with open(os.path.join(HERE, "plan.json")) as fh:
         entry = json.load(fh)[module]
     fn = entry["file"]

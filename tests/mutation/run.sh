@@ -11,5 +11,4 @@ trap 'rm -rf "$scratch"' EXIT
 git -C "$repo" archive HEAD | tar -x -C "$scratch"
 export LLM_CLIENT_SYNC_SHARED=$(realpath "$shared") TIKTOKEN_CACHE_DIR=${TIKTOKEN_CACHE_DIR:-$(realpath "$shared")/tiktoken}
 export LLM_CLIENT_SYNC_TIKTOKEN_FETCH_TIMEOUT=0
-cd "$scratch"
 "${PYTHON:-$repo/.venv/bin/python}" "$repo/tests/mutation/forkdrive.py" "$scratch" "$module" "$out" "$@"
