@@ -339,8 +339,8 @@ class RedisRateLimiter:
             entry = res._entry
             if isinstance(entry, tuple) and entry and entry[0] == "local":
                 res._entry = entry[1]
-                res.settled = False
-                self._local.settle(res, used)
+                with self._local._cond:  # this attempt alone (RateLimiter.settle would redo its retries)
+                    self._local._restamp(res, used, self._local._clock())
             elif entry is not None:
                 self._settle_shared(res, entry[0], used)
 
