@@ -11,6 +11,9 @@ from its output file.
 
 Run it through ``run.sh`` (it makes the scratch copy this mutates in place):
     forkdrive.py ROOT MODULE OUT [--sample N] [--only RESULTS.jsonl] [--stages JSON]
+
+``--only`` re-runs an earlier run's survivors and hangs; an after-run may list the ``new`` stage
+first (``--stages``) so that a mutant which makes an old test wait is killed by a new one first.
 """
 
 import glob
@@ -66,9 +69,9 @@ def main():  # guarded: a test that spawns processes re-imports __main__
     print(f"{fn}: {len(mids)} mutants", flush=True)
     random.Random(16).shuffle(mids)
     mids = mids[:sample]
-    if "--only" in opts:  # re-run the survivors of an earlier run
+    if "--only" in opts:  # re-run the survivors (and the hangs) of an earlier run
         with open(opts["--only"]) as fh:
-            keep = {(d["line_number"], d["index"]) for d in map(json.loads, fh) if d["rc"] == 0}
+            keep = {(d["line_number"], d["index"]) for d in map(json.loads, fh) if d["rc"] in (0, 9)}
         mids = [m for m in mids if (m.line_number, m.index) in keep]
     done = set()
     if os.path.exists(out):

@@ -1,7 +1,7 @@
 """The mutation table from results/: python tests/mutation/summary.py [--survivors]
 
 results/<module>.before.jsonl is the sampled run (every stage of plan.json that existed then);
-results/<module>.after.jsonl, when present, re-ran that run's survivors with the new tests.
+results/<module>.after.jsonl, when present, re-ran that run's survivors and hangs with the new tests.
 before = killed by the old* stages; after = killed by any stage of either run. Hangs (rc 9) are
 shown apart and not counted as killed."""
 
@@ -31,7 +31,7 @@ def main():
         after = {(r["line_number"], r["index"]): r for r in _rows(os.path.join(HERE, "results", f"{module}.after.jsonl"))}
         n = len(before)
         old = sum(r["rc"] not in (0, 9) and r["stage"].startswith("old") for r in before)
-        final = [after.get((r["line_number"], r["index"]), r) if r["rc"] == 0 else r for r in before]
+        final = [after.get((r["line_number"], r["index"]), r) if r["rc"] in (0, 9) else r for r in before]
         killed = sum(r["rc"] not in (0, 9) for r in final)
         hangs = sum(r["rc"] == 9 for r in final)
         left = [r for r in final if r["rc"] == 0]
