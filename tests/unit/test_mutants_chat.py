@@ -6,6 +6,7 @@ unique, and what ``[DONE]``/error events do (written to kill the mutants mutmut 
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -493,3 +494,49 @@ def test_a_fragment_without_function_opens_the_call_by_id():
     feed(acc, chunk(ch(tool_calls=[{"index": 0, "id": "c9", "type": "function"}])),
          chunk(ch(tool_calls=[tc(0, name="f", arguments="{}")])))
     assert [(c.id, c.name) for c in acc.result().tool_calls] == [("c9", "f")]
+
+
+# ---- the non-stream parser and the stream body (whole-module run) --------------------------------
+
+def _answer(message=None, **choice):
+    return {"id": "chatcmpl-9", "object": "chat.completion", "created": 7, "model": "m",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi", **(message or {})},
+                         "finish_reason": "stop", **choice}]}
+
+
+def test_a_plain_answer_keeps_its_response_id():
+    from llm_client_sync.providers._chat import parse_chat_response
+
+    assert parse_chat_response(_answer(), PROFILE).response_id == "chatcmpl-9"
+
+
+@pytest.mark.parametrize("message, choice, where", [
+    ({"tool_calls": [5]}, {}, "choices[0].message.tool_calls[0] must be object"),
+    ({}, {"finish_reason": 5}, "choices[0].finish_reason must be str or null"),
+    ({"reasoning_content": 5}, {}, "choices[0].message.reasoning_content must be str or null"),
+])
+def test_a_malformed_answer_names_the_field_path(message, choice, where):
+    from llm_client_sync import APIResponseValidationError
+    from llm_client_sync.providers._chat import parse_chat_response
+
+    with pytest.raises(APIResponseValidationError, match=re.escape(where)):
+        parse_chat_response(_answer(message, **choice), PROFILE)
+
+
+def test_repeated_tool_call_ids_in_an_answer_get_a_second_suffix_when_the_first_is_taken():
+    from llm_client_sync.providers._chat import parse_chat_response
+
+    calls = [{"id": cid, "type": "function", "function": {"name": "f", "arguments": "{}"}}
+             for cid in ("call_a", "call_a_2", "call_a")]
+    result = parse_chat_response(_answer({"content": None, "tool_calls": calls}, finish_reason="tool_calls"), PROFILE)
+    assert [c.id for c in result.tool_calls] == ["call_a", "call_a_2", "call_a_2_2"]
+
+
+def test_the_stream_body_keeps_the_callers_stream_options_and_asks_for_usage():
+    from llm_client_sync.providers._chat import ChatProtocol
+
+    body = ChatProtocol().stream_body({"model": "m", "stream_options": {"include_obfuscation": False}})
+    assert body["stream"] is True
+    assert body["stream_options"] == {"include_obfuscation": False, "include_usage": True}
+    assert ChatProtocol().stream_body({"model": "m", "stream_options": {"include_usage": False}})[
+        "stream_options"] == {"include_usage": False}
