@@ -540,3 +540,46 @@ def test_the_stream_body_keeps_the_callers_stream_options_and_asks_for_usage():
     assert body["stream_options"] == {"include_obfuscation": False, "include_usage": True}
     assert ChatProtocol().stream_body({"model": "m", "stream_options": {"include_usage": False}})[
         "stream_options"] == {"include_usage": False}
+
+
+_CALL = {"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+
+
+@pytest.mark.parametrize("body, where", [
+    ({"choices": [{"index": 0, "message": 5, "finish_reason": "stop"}]}, "choices[0].message must be object"),
+    (_answer(index="x"), "choices[0].index must be int"),
+    (_answer({"tool_calls": [{**_CALL, "extra_content": 5}]}),
+     "choices[0].message.tool_calls[0].extra_content must be object or null"),
+    (_answer({"content": [5]}), "choices[0].message.content[] must be str"),
+    (_answer({"tool_calls": [{**_CALL, "function": {"name": "f", "arguments": 5}}]}),
+     "choices[0].message.tool_calls[0].function.arguments must be a JSON string, got int"),
+    ({**_answer(), "id": 5}, "id must be str or null"),
+])
+def test_a_malformed_answer_says_it_is_not_a_valid_chat_completion_and_where(body, where):
+    from llm_client_sync import APIResponseValidationError
+    from llm_client_sync.providers._chat import parse_chat_response
+
+    with pytest.raises(APIResponseValidationError, match=re.escape(f"not a valid chat completion: {where}")):
+        parse_chat_response(body, PROFILE)
+
+
+def test_done_before_any_choice_says_no_answer_arrived():
+    with pytest.raises(StreamError, match=re.escape("the stream ended ([DONE]) without any answer (no choices arrived)")):
+        feed(ChatAccumulator(PROFILE), "[DONE]")
+
+
+def test_an_id_that_arrives_late_and_then_resends_the_whole_arguments_is_one_call():
+    acc = ChatAccumulator(PROFILE)
+    feed(acc, chunk(ch(tool_calls=[tc(0, name="f")])), chunk(ch(tool_calls=[tc(0, "call_1", arguments='{"a": 1}')])),
+         chunk(ch(tool_calls=[tc(0, "call_1", arguments='{"a": 1}')])), chunk(ch(finish="tool_calls")))
+    assert [(c.id, c.name, dict(c.arguments)) for c in acc.result().tool_calls] == [("call_1", "f", {"a": 1})]
+
+
+def test_the_request_body_drops_none_and_renames_max_tokens_for_reasoning_models():
+    from llm_client_sync.providers._chat import ChatProtocol
+
+    msgs = [{"role": "user", "content": "hi"}]
+    body = ChatProtocol().build(PROFILE, msgs, {"max_tokens": 5, "temperature": None, "seed": 0})
+    assert body == {"model": PROFILE.api_id, "messages": msgs, "max_completion_tokens": 5, "seed": 0}
+    plain = get_profile("gpt-4o-mini")
+    assert not plain.reasoning and ChatProtocol().build(plain, msgs, {"max_tokens": 5})["max_tokens"] == 5
