@@ -564,8 +564,9 @@ def test_a_malformed_answer_says_it_is_not_a_valid_chat_completion_and_where(bod
 
 
 def test_done_before_any_choice_says_no_answer_arrived():
-    with pytest.raises(StreamError, match=re.escape("the stream ended ([DONE]) without any answer (no choices arrived)")):
+    with pytest.raises(StreamError) as info:
         feed(ChatAccumulator(PROFILE), "[DONE]")
+    assert str(info.value).startswith("the stream ended ([DONE]) without any answer (no choices arrived)")
 
 
 def test_an_id_that_arrives_late_and_then_resends_the_whole_arguments_is_one_call():
