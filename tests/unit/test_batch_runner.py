@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
 import threading
 from concurrent.futures import ProcessPoolExecutor
 
@@ -234,7 +235,9 @@ def test_read_results_gives_the_latest_record_per_item(tmp_path):
 
 
 def test_process_pool_executor_rebuilds_the_provider_from_config(tmp_path):
-    with ProcessPoolExecutor(2) as pool:
+    # spawn: the workers share nothing with this process (as on macOS/Windows, and without forking
+    # a process that has threads, which Python 3.12+ warns about)
+    with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as pool:
         results = BatchRunner(FakeProvider(), executor=pool, checkpoint=str(tmp_path / "c.jsonl")).run(
             ["a", "fail b", "c"])
     assert [r.ok for r in results] == [True, False, True]
