@@ -34,6 +34,17 @@ def tokens(lim: RateLimiter) -> dict:
     return lim.snapshot()["tokens"]
 
 
+def forty_at_0_and_10() -> tuple[Clock, RateLimiter]:
+    """tpm=100 with 40 tokens granted at t=0 and 40 at t=10; the clock at t=20."""
+    clock = Clock()
+    lim = make(clock, tpm=100)
+    lim.acquire(40)
+    clock.now = 10.0
+    lim.acquire(40)
+    clock.now = 20.0
+    return clock, lim
+
+
 # ---- bucket --------------------------------------------------------------------------------------
 
 def test_the_bucket_refills_at_the_rate_and_never_above_the_burst():
@@ -101,12 +112,7 @@ def test_an_entry_leaves_the_window_exactly_one_window_after_its_grant():
 
 
 def test_the_wait_is_until_enough_old_entries_leave_the_window():
-    clock = Clock()
-    lim = make(clock, tpm=100)
-    lim.acquire(40)
-    clock.now = 10.0
-    lim.acquire(40)
-    clock.now = 20.0
+    clock, lim = forty_at_0_and_10()
     lim.acquire(30)  # 40 + 40 + 30 > 100: waits for the first entry (t=0) to leave
     assert clock.now == pytest.approx(60.0)
     lim.acquire(60)  # needs 40 (t=10) and 30 (t=60)? no: 40+30+60-100=30 <= 40, the t=10 entry suffices
@@ -114,12 +120,7 @@ def test_the_wait_is_until_enough_old_entries_leave_the_window():
 
 
 def test_the_wait_covers_several_entries_when_one_is_not_enough():
-    clock = Clock()
-    lim = make(clock, tpm=100)
-    lim.acquire(40)
-    clock.now = 10.0
-    lim.acquire(40)
-    clock.now = 20.0
+    clock, lim = forty_at_0_and_10()
     lim.acquire(90)  # over by 70: both entries must leave, the second at t=70
     assert clock.now == pytest.approx(70.0)
 
@@ -340,23 +341,13 @@ def test_snapshot_of_a_fresh_limiter():
 
 
 def test_an_old_entry_that_frees_exactly_enough_is_the_one_waited_for():
-    clock = Clock()
-    lim = make(clock, tpm=100)
-    lim.acquire(40)
-    clock.now = 10.0
-    lim.acquire(40)
-    clock.now = 20.0
+    clock, lim = forty_at_0_and_10()
     lim.acquire(60)  # over by exactly 40: the t=0 entry is enough
     assert clock.now == pytest.approx(60.0)
 
 
 def test_an_old_entry_one_token_short_is_not_enough():
-    clock = Clock()
-    lim = make(clock, tpm=100)
-    lim.acquire(40)
-    clock.now = 10.0
-    lim.acquire(40)
-    clock.now = 20.0
+    clock, lim = forty_at_0_and_10()
     lim.acquire(61)  # over by 41: the t=10 entry must leave too, in one sleep (no early wake-up)
     assert clock.now == pytest.approx(70.0)
     assert clock.slept == [pytest.approx(50.0)]
