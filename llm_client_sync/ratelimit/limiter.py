@@ -364,6 +364,13 @@ class RateLimiter:
                 self._restamp(res, used, now)
             self._cond.notify_all()
 
+    def settle_attempt(self, res: Reservation, used: int) -> None:
+        """Stamp one attempt's entries now with ``used`` tokens, leaving its retries alone (a
+        RedisRateLimiter settles each attempt itself, some here in its local fallback)."""
+        with self._cond:
+            self._restamp(res, used, self._clock())
+            self._cond.notify_all()
+
     def _restamp(self, res: Reservation, used: int, now: float) -> None:
         if self._requests is not None:
             res._requests_entry = self._requests.adjust(res._requests_entry, 0, now)
@@ -379,8 +386,7 @@ class RateLimiter:
         ``settle(reservation)`` settles the retries too, keeping their estimate.
         """
         last = reservation.retries[-1] if reservation.retries else reservation
-        with self._cond:
-            self._restamp(last, last.tokens, self._clock())
+        self.settle_attempt(last, last.tokens)
         reservation.retries.append(self.acquire(reservation.tokens, timeout))
 
     def observe(self, status_code: int, headers: Mapping[str, str]) -> None:

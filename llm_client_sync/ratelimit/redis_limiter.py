@@ -339,8 +339,7 @@ class RedisRateLimiter:
             entry = res._entry
             if isinstance(entry, tuple) and entry and entry[0] == "local":
                 res._entry = entry[1]
-                with self._local._cond:  # this attempt alone (RateLimiter.settle would redo its retries)
-                    self._local._restamp(res, used, self._local._clock())
+                self._local.settle_attempt(res, used)  # this attempt alone: the loop settles the retries
             elif entry is not None:
                 self._settle_shared(res, entry[0], used)
 
@@ -365,8 +364,7 @@ class RedisRateLimiter:
         entry = last._entry
         if isinstance(entry, tuple) and entry and entry[0] == "local":
             last._entry = entry[1]
-            with self._local._cond:
-                self._local._restamp(last, last.tokens, self._local._clock())
+            self._local.settle_attempt(last, last.tokens)
             last._entry = ("local", last._entry)
         elif entry is not None:
             self._settle_shared(last, entry[0], last.tokens)
