@@ -100,18 +100,25 @@ def _parts_of(candidate: Any) -> list[Mapping[str, Any]]:
     return [want(p, Mapping, "a part") for p in want(content.get("parts") or [], list, "parts")]
 
 
+def _index_of(cand: Mapping[str, Any], position: int) -> int:
+    """A candidate's ``index``; its position in the list when absent (0 is an index, not a missing one)."""
+    index = cand.get("index")
+    return position if index is None else int(index)
+
+
 def _choices(candidates: list[Mapping[str, Any]], response_id: str | None, blocked: bool) -> tuple[
         list[Choice], str | None, tuple[Any, ...]]:
     choices = []
     reasoning = None
     items: tuple[Any, ...] = ()
+    lowest: int | None = None
     for i, cand in enumerate(candidates):
         parts = [plain(p) for p in _parts_of(cand)]
-        index = i if cand.get("index") is None else int(cand["index"])  # 0 is an index, not a missing one
+        index = _index_of(cand, i)
         content, calls, thoughts, finish, kept = _assemble(parts, response_id, cand.get("finishReason"), index)
         choices.append(Choice(index, content, calls, finish))
-        if not choices[1:] or index < min(c.index for c in choices[:-1]):  # the lowest index's, as content
-            reasoning, items = thoughts, kept
+        if lowest is None or index < lowest:  # reasoning and items are the first choice's, as content is
+            lowest, reasoning, items = index, thoughts, kept
     if not candidates and blocked:
         choices.append(Choice(0, "", (), "content_filter"))
     choices.sort(key=lambda c: c.index)
@@ -173,7 +180,7 @@ class GeminiAccumulator(AccumulatorBase):
         if chunk.get("usageMetadata"):
             self._usage = chunk["usageMetadata"]  # cumulative in every event: replace, never add
         for i, cand in enumerate(chunk.get("candidates") or ()):
-            idx = i if cand.get("index") is None else int(cand["index"])
+            idx = _index_of(cand, i)
             st = self._cands.setdefault(idx, _Candidate())
             for p in _parts_of(cand):
                 out.extend(self._part(st, idx, plain(p)))

@@ -304,7 +304,8 @@ class ResponsesAccumulator(AccumulatorBase):
         self._reasoning: dict[tuple[str, str, int], list[str]] = {}  # (item id, kind, index) -> parts
         self._calls: dict[str, list[Any]] = {}  # item id -> [call_id, name, [arg parts], ended, final args]
         self._items: dict[int, Any] = {}  # output_index -> finished item kept in output_items
-        self._annotations, self._item_annotations = list[Any](), list[Any]()  # from events / message items
+        self._annotations: list[Any] = []  # from annotation events
+        self._item_annotations: list[Any] = []  # from finished message items (used when no events came)
         self._raw: Any = None
         self._seed = os.urandom(8).hex()
 
